@@ -116,7 +116,7 @@ def _ydl_params(cfg: DownloadConfig, outdir: Path, archive: Path | None) -> dict
     if cfg.max_filesize_mb:
         params["max_filesize"] = int(cfg.max_filesize_mb * 1024 * 1024)
     if cfg.max_duration_s:
-        params["match_filter"] = yt_dlp.utils.match_filter_func(f"!duration | duration <= {cfg.max_duration_s}")
+        params["match_filter"] = yt_dlp.utils.match_filter_func(f"duration <=? {cfg.max_duration_s:g}")
     if cfg.rate_limit:
         params["ratelimit"] = cfg.rate_limit
     if cfg.sleep_interval_s:

@@ -1,0 +1,143 @@
+"""``hmmr``: one command line over the whole system (harvest, query, status, demo)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hmmr.prefect_env import configure
+
+configure()
+
+app = typer.Typer(
+    help="hmmr: harvest pseudo-ground-truth 2D human motion from video (Kanazawa et al., "
+    "'Learning 3D Human Dynamics from Video', CVPR 2019) into a DuckLake lakehouse, and query it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = REPO_ROOT / "samples"
+
+HomeOpt = Annotated[
+    Optional[Path],
+    typer.Option("--home", envvar="HMMR_HOME", help="Data root: raw videos, lakehouse, logs. Default ./hmmr-data."),
+]
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _settings(home: Path | None):
+    from hmmr.config import Settings
+
+    return Settings(home=home) if home else Settings()
+
+
+def _print(rows: list[dict], columns: list[str], fmt: OutputFormat, title: str | None = None) -> None:
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(rows, default=str, indent=1) + "\n")
+    elif fmt is OutputFormat.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        table = Table(title=title, show_lines=False)
+        for col in columns:
+            table.add_column(col, overflow="fold")
+        for row in rows:
+            table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+        console.print(table)
+
+
+@app.command()
+def harvest(
+    sources: Annotated[Path, typer.Argument(help="Sources file: text (URL/path per line, #hashtag, key=value), CSV with a 'url' column, or JSON list.", exists=True, dir_okay=False)],
+    home: HomeOpt = None,
+    detector: Annotated[str, typer.Option(help="2D pose backend.")] = "mediapipe",
+    fps: Annotated[Optional[float], typer.Option(help="Decode at this frame rate instead of the video's own.")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo videos whose earlier attempt failed.")] = False,
+    max_height: Annotated[int, typer.Option(help="Download the best format no taller than this (pixels).")] = 720,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Download, validate, detect 2D poses, track, curate and store every video of SOURCES.
+
+    Runs as the Prefect flow 'harvest'. Re-running resumes: finished videos are skipped and no row is
+    ever duplicated. Bad inputs (dead links, non-videos, nobody in frame) become status rows.
+    """
+    from flows.harvest import harvest as harvest_flow
+
+    result = harvest_flow(
+        sources=str(sources.resolve()), home=str(_settings(home).home.resolve()), detector=detector,
+        fps=fps, retry_failed=retry_failed, max_height=max_height, progress=progress,
+    )
+    console.print(f"run {result['run_id']}: processed {result['processed'] or 'nothing new'}, skipped {result['skipped']} already harvested")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A read-only SQL query over videos, shots, detections, tracks, track_frames, curated_tracks.")],
+    home: HomeOpt = None,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+    at_version: Annotated[Optional[int], typer.Option("--at-version", help="Query the lakehouse as of this snapshot.")] = None,
+) -> None:
+    """Run read-only SQL on the lakehouse and print the result. Writes, ATTACH and file access are refused."""
+    from warehouse.catalog import ReadOnlyQueryError, read_only_query
+
+    try:
+        table = read_only_query(_settings(home), query, at_version=at_version)
+    except ReadOnlyQueryError as exc:
+        console.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    _print(table.to_pylist(), table.column_names, format)
+
+
+@app.command()
+def status(home: HomeOpt = None) -> None:
+    """Summarise harvested videos by status."""
+    from warehouse.catalog import read_only_query
+
+    table = read_only_query(
+        _settings(home),
+        "SELECT status, count(*) AS videos, sum(coalesce(n_frames, 0)) AS frames, "
+        "sum(coalesce(n_tracks_kept, 0)) AS tracks_kept FROM videos GROUP BY status ORDER BY videos DESC",
+    )
+    _print(table.to_pylist(), table.column_names, OutputFormat.table, title="videos by status")
+
+
+DEMO_QUERY = (
+    "SELECT regexp_extract(source, '([^/]+)[.]mp4$', 1) AS video, status, width || 'x' || height AS size, "
+    "n_frames AS frames, round(fps, 1) AS fps, max_people, n_tracks AS tracks, n_tracks_kept AS kept "
+    "FROM videos ORDER BY video"
+)
+
+
+@app.command()
+def demo(home: HomeOpt = None) -> None:
+    """Harvest the bundled sample videos (samples/, BSD-3) and print one row per video from SQL."""
+    settings = _settings(home)
+    settings.ensure_dirs()
+    sources = settings.home / "demo_sources.txt"
+    lines = [f"{p.resolve()} #demo" for p in sorted(SAMPLES.glob("*.mp4"))]
+    if not lines:
+        console.print(f"[red]no sample videos in {SAMPLES}[/red]")
+        raise typer.Exit(1)
+    sources.write_text("\n".join(lines) + "\n")
+    harvest(sources=sources, home=settings.home)
+    console.print(f"\n$ hmmr sql \"{DEMO_QUERY}\"")
+    sql(DEMO_QUERY, home=settings.home)
+
+
+if __name__ == "__main__":
+    app()
