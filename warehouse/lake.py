@@ -1,0 +1,171 @@
+"""The DuckLake lakehouse: Parquet data files plus a SQL catalog, opened through DuckDB.
+
+Default (embedded): catalog ``HOME/catalog.sqlite`` (SQLite), data files under ``HOME/lake/``.
+Deployed: ``Settings.catalog = "postgres:dbname=... host=..."`` for a PostgreSQL catalog shared by
+several writers, and ``Settings.data_path = "s3://bucket/prefix/"`` for object storage.
+
+The DuckDB extensions come from the ``duckdb-ext-*`` PyPI packages (DuckDB 1.4.4), so nothing is
+downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from hmmr.config import Settings
+from warehouse import schemas
+
+ALIAS = "lake"
+EXTENSIONS = ("ducklake", "sqlite", "postgres_scanner", "httpfs")
+
+
+def extension_directory() -> Path:
+    import duckdb_ext  # namespace package of the duckdb-ext-* wheels
+
+    return Path(next(iter(duckdb_ext.__path__))) / "extensions"
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection that loads extensions only from the installed packages."""
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute(f"SET extension_directory = '{extension_directory()}'")
+    con.execute("LOAD ducklake")
+    return con
+
+
+def catalog_uri(settings: Settings) -> str:
+    if settings.catalog:
+        if settings.catalog.startswith("postgres:"):
+            return f"ducklake:{settings.catalog}"
+        raise ValueError(f"unsupported catalog {settings.catalog!r}: use 'postgres:<libpq string>' or leave unset for SQLite")
+    return f"ducklake:sqlite:{(settings.home / 'catalog.sqlite').resolve()}"
+
+
+def data_path(settings: Settings) -> str:
+    return settings.data_path or f"{(settings.home / 'lake').resolve()}/"
+
+
+def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: bool = False,
+           snapshot: int | None = None) -> None:
+    """Attach the lakehouse as ``lake`` on ``con`` (loading the catalog's extension first)."""
+    uri = catalog_uri(settings)
+    con.execute("LOAD postgres_scanner" if uri.startswith("ducklake:postgres:") else "LOAD sqlite")
+    if data_path(settings).startswith("s3://"):
+        con.execute("LOAD httpfs")
+    opts = [f"DATA_PATH '{data_path(settings)}'"]
+    if read_only:
+        opts.append("READ_ONLY")
+    if snapshot is not None:
+        opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    con.execute(f"ATTACH '{uri}' AS {ALIAS} ({', '.join(opts)})")
+
+
+def _is_conflict(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "conflict" in text or "database is locked" in text or "busy" in text
+
+
+class Lake:
+    """Read-write access for the harvest: one transaction per video.
+
+    Usage: ``with Lake(settings=s) as lake: lake.write_video(row, tables)``.
+    """
+
+    def __init__(self, *, settings: Settings, max_retries: int = 20):
+        self.settings = settings
+        self.max_retries = max_retries
+        settings.home.mkdir(parents=True, exist_ok=True)
+        if not settings.data_path:
+            (settings.home / "lake").mkdir(parents=True, exist_ok=True)
+        self.con = connect()
+        self._retry(lambda: attach(self.con, settings))
+        self._retry(self._create)
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _retry(self, fn):
+        """Run ``fn``, retrying with jittered backoff when another writer holds the catalog."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                return fn()
+            except (duckdb.TransactionException, duckdb.IOException, duckdb.CatalogException) as exc:
+                try:
+                    self.con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                if attempt == self.max_retries or not _is_conflict(exc):
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+
+    def _create(self) -> None:
+        self.con.execute("BEGIN")
+        for table in schemas.TABLES:
+            self.con.execute(schemas.create_sql(table, f"{ALIAS}.{table}"))
+        for view, sql in schemas.VIEWS.items():
+            self.con.execute(f"CREATE VIEW IF NOT EXISTS {ALIAS}.{view} AS {sql.format(db=ALIAS)}")
+        self.con.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.meta (key VARCHAR, value VARCHAR)")
+        if not self.con.execute(f"SELECT 1 FROM {ALIAS}.meta WHERE key = 'schema_version'").fetchall():
+            self.con.execute(f"INSERT INTO {ALIAS}.meta VALUES ('schema_version', '{schemas.SCHEMA_VERSION}')")
+        self.con.execute("COMMIT")
+
+    def write_video(self, video_row: dict, tables: dict[str, pa.Table]) -> None:
+        """Replace every row of ``video_row['video_id']`` with this row and these tables, atomically.
+
+        ``tables`` maps table names (``shots``, ``detections``, ``tracks``, ``track_frames``) to Arrow
+        tables built with :func:`warehouse.schemas.to_arrow`; missing tables mean no rows.
+        """
+        unknown = set(tables) - set(schemas.TABLES) | ({"videos"} & set(tables))
+        if unknown:
+            raise ValueError(f"write_video: unexpected tables {sorted(unknown)}")
+        payload = {"videos": schemas.row_to_arrow("videos", video_row), **tables}
+        for name, table in payload.items():
+            expected = schemas.arrow_schema(name)
+            if not table.schema.equals(expected, check_metadata=False):
+                raise ValueError(f"{name}: schema differs from warehouse.schemas:\n{table.schema}\nexpected:\n{expected}")
+        self._retry(lambda: self._write(video_row["video_id"], payload))
+
+    def _write(self, video_id: str, payload: dict[str, pa.Table]) -> None:
+        con = self.con
+        con.execute("BEGIN")
+        exists = con.execute(f"SELECT 1 FROM {ALIAS}.videos WHERE video_id = ?", [video_id]).fetchall()
+        if exists:  # a re-harvest (e.g. --retry-failed): replace the video's rows
+            for table in schemas.VIDEO_TABLES:
+                con.execute(f"DELETE FROM {ALIAS}.{table} WHERE video_id = ?", [video_id])
+        for name, table in payload.items():
+            if table.num_rows:
+                con.register("_incoming", table)
+                con.execute(f"INSERT INTO {ALIAS}.{name} SELECT * FROM _incoming")
+                con.unregister("_incoming")
+        con.execute("COMMIT")
+
+    def done_video_ids(self, *, retry_failed: bool = False) -> set[str]:
+        """Ids with a stored row. With ``retry_failed``, failures that may succeed on a new try
+        (``download_failed``, ``failed``) are left out so they run again."""
+        where = "WHERE status NOT IN ('download_failed', 'failed')" if retry_failed else ""
+        return {r[0] for r in self.con.execute(f"SELECT video_id FROM {ALIAS}.videos {where}").fetchall()}
+
+    def query(self, sql: str, params: list | None = None) -> pa.Table:
+        """Run SQL with the lakehouse as the default database (trusted callers only; users go
+        through :func:`warehouse.catalog.read_only_query`)."""
+        self.con.execute(f"USE {ALIAS}")
+        return self.con.execute(sql, params or []).fetch_arrow_table()
+
+    def snapshots(self) -> pa.Table:
+        """DuckLake's snapshot list: one per committed transaction."""
+        return self.con.execute(f"SELECT * FROM ducklake_snapshots('{ALIAS}')").fetch_arrow_table()
+
+    def status_summary(self) -> dict[str, int]:
+        rows = self.con.execute(f"SELECT status, count(*) FROM {ALIAS}.videos GROUP BY status").fetchall()
+        return dict(rows)

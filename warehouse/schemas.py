@@ -1,0 +1,176 @@
+"""Every warehouse table's columns, defined once: name, DuckDB type, Arrow type, unit, meaning.
+
+DuckLake refuses fixed-size arrays, so the 25 keypoints are variable lists (``FLOAT[]``) whose length
+is checked here when rows are built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql: str
+    unit: str
+    description: str
+    list_len: int | None = None  # exact length of a list column
+
+    @property
+    def arrow(self) -> pa.DataType:
+        return _ARROW[self.sql]
+
+
+_ARROW = {
+    "VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(),
+    "FLOAT": pa.float32(), "BOOLEAN": pa.bool_(), "TIMESTAMP": pa.timestamp("us"), "FLOAT[]": pa.list_(pa.float32()),
+}
+
+_VIDEO_ID = Column("video_id", "VARCHAR", "", "stable id: '<extractor>:<id>', or 'url:<sha256 of URL>[:16]'")
+_FRAME = Column("frame", "INTEGER", "frame index", "0-based index at the decoded frame rate")
+_KP = "25 values, HMMR-25 keypoint order (pose_harvest.keypoints.HMMR25)"
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "videos": (
+        _VIDEO_ID,
+        Column("source", "VARCHAR", "", "the source as written in the sources file (tags removed)"),
+        Column("url", "VARCHAR", "", "URL handed to yt-dlp (file:// for local files)"),
+        Column("extractor", "VARCHAR", "", "yt-dlp extractor that handled the URL"),
+        Column("tags", "VARCHAR", "", "JSON object of user tags, e.g. {\"hashtag\": \"dance\"}"),
+        Column("status", "VARCHAR", "", "ok | no_people | bad_source | duplicate | download_failed | invalid_video | failed"),
+        Column("error", "VARCHAR", "", "human-readable reason when status is not ok"),
+        Column("raw_path", "VARCHAR", "", "downloaded file in the content-addressed raw store"),
+        Column("sha256", "VARCHAR", "", "SHA-256 of the downloaded file"),
+        Column("size_bytes", "BIGINT", "bytes", "file size"),
+        Column("codec", "VARCHAR", "", "video codec (ffprobe)"),
+        Column("width", "INTEGER", "pixels", "frame width after rotation"),
+        Column("height", "INTEGER", "pixels", "frame height after rotation"),
+        Column("fps", "DOUBLE", "frames/s", "decoded frame rate (the video's own, or the --fps asked for)"),
+        Column("n_frames", "INTEGER", "frames", "frames decoded (ffprobe's packet count until decoding)"),
+        Column("duration_s", "DOUBLE", "seconds", "duration (ffprobe)"),
+        Column("n_shots", "INTEGER", "", "shots between scene cuts"),
+        Column("n_detections", "INTEGER", "", "people found, summed over frames"),
+        Column("n_tracks", "INTEGER", "", "curated track segments, kept or not"),
+        Column("n_tracks_kept", "INTEGER", "", "curated track segments kept"),
+        Column("max_people", "INTEGER", "", "most people found in one frame"),
+        Column("detector", "VARCHAR", "", "2D pose backend"),
+        Column("harvested_at", "TIMESTAMP", "UTC", "when the row was written"),
+        Column("run_id", "VARCHAR", "", "harvest run that wrote the row"),
+        Column("schema_version", "INTEGER", "", "warehouse schema version of the row"),
+    ),
+    "shots": (
+        _VIDEO_ID,
+        Column("shot_id", "INTEGER", "", "0-based shot number in the video"),
+        Column("start_frame", "INTEGER", "frame index", "first frame of the shot"),
+        Column("end_frame", "INTEGER", "frame index", "one past the last frame (exclusive)"),
+        Column("start_s", "DOUBLE", "seconds", "start time"),
+        Column("end_s", "DOUBLE", "seconds", "end time (exclusive)"),
+    ),
+    "detections": (
+        _VIDEO_ID,
+        _FRAME,
+        Column("time_s", "DOUBLE", "seconds", "frame / fps"),
+        Column("shot_id", "INTEGER", "", "shot the frame belongs to"),
+        Column("det_idx", "INTEGER", "", "index of the person within the frame"),
+        Column("raw_track_id", "INTEGER", "", "tracker id (before curation), unique within the video"),
+        Column("x0", "FLOAT", "pixels", "box left"),
+        Column("y0", "FLOAT", "pixels", "box top"),
+        Column("x1", "FLOAT", "pixels", "box right"),
+        Column("y1", "FLOAT", "pixels", "box bottom"),
+        Column("score", "FLOAT", "0-1", "detection confidence"),
+        Column("kp_x", "FLOAT[]", "pixels", f"keypoint x, {_KP}; 0 when missing", 25),
+        Column("kp_y", "FLOAT[]", "pixels", f"keypoint y, {_KP}; 0 when missing", 25),
+        Column("kp_conf", "FLOAT[]", "0-1", f"keypoint confidence, {_KP}; visible when >= 0.1", 25),
+    ),
+    "tracks": (
+        _VIDEO_ID,
+        Column("track_id", "INTEGER", "", "curated segment id, unique within the video"),
+        Column("raw_track_id", "INTEGER", "", "tracker id the segment was cut from"),
+        Column("shot_id", "INTEGER", "", "shot of the segment"),
+        Column("start_frame", "INTEGER", "frame index", "first frame"),
+        Column("end_frame", "INTEGER", "frame index", "last frame (inclusive)"),
+        Column("n_frames", "INTEGER", "frames", "end_frame - start_frame + 1"),
+        Column("kept", "BOOLEAN", "", "passes every HMMR cleaning rule"),
+        Column("drop_reason", "VARCHAR", "", "too_short | face_only | few_visible, NULL when kept"),
+        Column("mean_visible", "FLOAT", "keypoints", "mean visible keypoints per frame"),
+    ),
+    "track_frames": (
+        _VIDEO_ID,
+        Column("track_id", "INTEGER", "", "curated segment id"),
+        _FRAME,
+        Column("center_x", "FLOAT", "pixels", "smoothed box centre x"),
+        Column("center_y", "FLOAT", "pixels", "smoothed box centre y"),
+        Column("scale", "FLOAT", "1/pixels x 150", "smoothed 150 / person height: resize factor to a 150 px person"),
+        Column("n_visible", "INTEGER", "keypoints", "visible keypoints in this frame (0 when interpolated)"),
+        Column("interpolated", "BOOLEAN", "", "no detection in this frame: box interpolated"),
+    ),
+}
+
+# View bodies; ``{db}`` is the attached lakehouse's name.
+VIEWS: dict[str, str] = {
+    "curated_tracks": (
+        "SELECT t.*, v.source, v.tags, v.url FROM {db}.tracks t JOIN {db}.videos v USING (video_id) WHERE t.kept"
+    ),
+}
+
+# Tables that hold per-video rows (all of them): a video's rows are replaced together.
+VIDEO_TABLES = tuple(TABLES)
+
+
+def column_names(table: str) -> list[str]:
+    return [c.name for c in TABLES[table]]
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.arrow, metadata={"unit": c.unit, "description": c.description}) for c in TABLES[table]])
+
+
+def create_sql(table: str, qualified: str) -> str:
+    cols = ", ".join(f"{c.name} {c.sql}" for c in TABLES[table])
+    return f"CREATE TABLE IF NOT EXISTS {qualified} ({cols})"
+
+
+def to_arrow(table: str, columns: dict) -> pa.Table:
+    """Build a table from a dict of columns (lists or arrays), validated against the schema.
+
+    Raises ValueError naming the column when one is missing, unknown, of another length, of a type
+    that does not convert, or (for keypoint lists) not exactly 25 values per row.
+    """
+    names = column_names(table)
+    missing, extra = set(names) - set(columns), set(columns) - set(names)
+    if missing or extra:
+        raise ValueError(f"{table}: missing columns {sorted(missing)}, unknown columns {sorted(extra)}")
+    lengths = {len(columns[n]) for n in names}
+    if len(lengths) > 1:
+        raise ValueError(f"{table}: columns have different lengths {sorted(lengths)}")
+    arrays = []
+    for col in TABLES[table]:
+        values = columns[col.name]
+        if col.list_len is not None:
+            arrays.append(_fixed_list(table, col, values))
+            continue
+        try:
+            arrays.append(pa.array(values, type=col.arrow))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            raise ValueError(f"{table}.{col.name}: cannot store as {col.sql}: {exc}") from exc
+    return pa.Table.from_arrays(arrays, schema=arrow_schema(table))
+
+
+def _fixed_list(table: str, col: Column, values) -> pa.Array:
+    """``(N, list_len)`` numbers as a list<float32> array, without a Python loop."""
+    arr = np.asarray(values, dtype=np.float32) if len(values) else np.zeros((0, col.list_len), np.float32)
+    if arr.ndim != 2 or arr.shape[1] != col.list_len:
+        raise ValueError(f"{table}.{col.name}: expected {col.list_len} values per row, got shape {arr.shape}")
+    offsets = pa.array(np.arange(0, arr.size + 1, col.list_len, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(arr.reshape(-1)))
+
+
+def row_to_arrow(table: str, row: dict) -> pa.Table:
+    """A one-row table from a dict (missing columns are NULL)."""
+    return to_arrow(table, {n: [row.get(n)] for n in column_names(table)})
