@@ -67,8 +67,9 @@ def probe_video(video_id: str, path: Path) -> ProbeResult:
 
 
 @task(name="detect-poses", cache_policy=NO_CACHE, task_run_name="detect-{video_id}")
-def detect_poses(video_id: str, path: Path, info: ProbeResult, detector: str, fps: float | None) -> VideoDetections:
-    return detect_video(path, info, get_detector(detector), fps=fps, desc=video_id)
+def detect_poses(video_id: str, path: Path, info: ProbeResult, detector: str, fps: float | None,
+                 progress: bool) -> VideoDetections:
+    return detect_video(path, info, get_detector(detector), fps=fps, desc=video_id, progress=progress)
 
 
 @task(name="track-and-curate", cache_policy=NO_CACHE, task_run_name="track-{video_id}")
@@ -100,7 +101,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _harvest_one(ref: src.VideoRef, base_row: dict, settings: Settings, *, detector: str,
-                 fps: float | None, download_cfg: dl.DownloadConfig) -> str:
+                 fps: float | None, download_cfg: dl.DownloadConfig, progress: bool) -> str:
     """Run one video through every stage; store its rows (or its failure) in one transaction."""
     row = dict(base_row)
     tables: dict = {}
@@ -110,7 +111,7 @@ def _harvest_one(ref: src.VideoRef, base_row: dict, settings: Settings, *, detec
                    extractor=got.info.get("extractor_key") or got.info.get("extractor"))
         info = probe_video(ref.video_id, got.path)
         row.update(harvest_tables.probe_columns(info))
-        dets = detect_poses(ref.video_id, got.path, info, detector, fps)
+        dets = detect_poses(ref.video_id, got.path, info, detector, fps, progress)
         tracked = track_video(ref.video_id, dets)
         row.update(harvest_tables.summary_columns(dets, tracked))
         tables = harvest_tables.video_tables(ref.video_id, dets, tracked)
@@ -197,7 +198,8 @@ def harvest(
             store_video(row["video_id"], row, {}, settings)
             summary.count(row["status"])
         else:
-            summary.count(_harvest_one(ref, row, settings, detector=detector, fps=fps, download_cfg=download_cfg))
+            summary.count(_harvest_one(ref, row, settings, detector=detector, fps=fps,
+                                       download_cfg=download_cfg, progress=progress))
     _publish_artifact(settings, summary)
     return {"run_id": run_id, "processed": summary.processed, "skipped": summary.skipped}
 

@@ -52,11 +52,16 @@ def served(tmp_path_factory) -> Path:
 def http_base(served) -> str:
     """Base URL of a real HTTP server on 127.0.0.1 serving :func:`served` (yt-dlp downloads from it)."""
     handler = functools.partial(_QuietHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:  # yt-dlp closes probes early
+        pass
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
