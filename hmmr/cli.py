@@ -116,6 +116,72 @@ def status(home: HomeOpt = None) -> None:
     _print(table.to_pylist(), table.column_names, OutputFormat.table, title="videos by status")
 
 
+@app.command()
+def render(
+    video: Annotated[str, typer.Argument(help="A video_id, or text found in its source (e.g. a file name).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output: .mp4 for the whole video, .jpg/.png for one frame.")],
+    frame: Annotated[Optional[int], typer.Option(help="Frame index to draw (needed for an image output).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Draw a harvested video's people (skeletons, boxes, track ids) from the lakehouse."""
+    import cv2
+    import ffmpeg
+    import numpy as np
+
+    from pose_harvest.render import draw_people
+    from pose_harvest.video import FrameStream, probe
+    from warehouse.catalog import read_only_query
+
+    settings = _settings(home)
+    found = read_only_query(
+        settings, "SELECT video_id, raw_path, fps FROM videos WHERE status = 'ok' AND (video_id = $v OR source LIKE '%' || $v || '%')",
+        params={"v": video},
+    ).to_pylist()
+    if len(found) != 1:
+        console.print(f"[red]{len(found)} harvested videos match {video!r}[/red] (use its video_id: hmmr sql \"SELECT video_id, source FROM videos\")")
+        raise typer.Exit(1)
+    vid, raw_path, fps = found[0]["video_id"], Path(found[0]["raw_path"]), found[0]["fps"]
+    where = f"video_id = '{vid}'" + ("" if frame is None else f" AND frame = {int(frame)}")
+    rows = read_only_query(settings, f"SELECT frame, raw_track_id, x0, y0, x1, y1, kp_x, kp_y, kp_conf FROM detections WHERE {where}").to_pylist()
+    by_frame: dict[int, list[dict]] = {}
+    for r in rows:
+        by_frame.setdefault(r["frame"], []).append(r)
+
+    def drawn(index: int, rgb: np.ndarray) -> np.ndarray:
+        people = by_frame.get(index, [])
+        kps = np.array([np.stack([p["kp_x"], p["kp_y"], p["kp_conf"]], -1) for p in people]).reshape(-1, 25, 3)
+        boxes = np.array([[p["x0"], p["y0"], p["x1"], p["y1"]] for p in people]).reshape(-1, 4)
+        return draw_people(rgb, kps, boxes, [p["raw_track_id"] for p in people])
+
+    info = probe(raw_path)
+    stream = FrameStream(raw_path, info.width, info.height, fps=None if abs(fps - info.fps) < 1e-6 else fps)
+    if out.suffix.lower() in (".jpg", ".jpeg", ".png"):
+        if frame is None:
+            console.print("[red]an image output needs --frame N[/red]")
+            raise typer.Exit(2)
+        for index, rgb in stream:
+            if index == frame:
+                cv2.imwrite(str(out), cv2.cvtColor(drawn(index, rgb), cv2.COLOR_RGB2BGR))
+                break
+        else:
+            console.print(f"[red]the video has no frame {frame}[/red]")
+            raise typer.Exit(1)
+    else:
+        writer = (
+            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{info.width}x{info.height}", framerate=fps)
+            .output(str(out), pix_fmt="yuv420p", vcodec="libx264", crf=23, r=fps)
+            .overwrite_output()
+            .run_async(pipe_stdin=True, quiet=True)
+        )
+        for index, rgb in stream:
+            writer.stdin.write(drawn(index, rgb).tobytes())
+        writer.stdin.close()
+        if writer.wait() != 0:
+            console.print("[red]ffmpeg failed to write the overlay video[/red]")
+            raise typer.Exit(1)
+    console.print(f"wrote {out}")
+
+
 DEMO_QUERY = (
     "SELECT regexp_extract(source, '([^/]+)[.]mp4$', 1) AS video, status, width || 'x' || height AS size, "
     "n_frames AS frames, round(fps, 1) AS fps, max_people, n_tracks AS tracks, n_tracks_kept AS kept "

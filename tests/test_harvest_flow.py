@@ -161,3 +161,34 @@ def _ok_count(home: Path) -> int:
         return q(home, "SELECT count(*) AS n FROM videos WHERE status = 'ok'")[0]["n"]
     except Exception:  # catalog not created yet
         return 0
+
+
+def test_render_overlay_and_still(harvested, tmp_path):
+    """The overlay has the input's frame count and rate; pixels change where people are, not elsewhere."""
+    import cv2
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from hmmr.cli import app
+    from pose_harvest.video import FrameStream, probe
+
+    home, _, _ = harvested
+    runner = CliRunner()
+    out = tmp_path / "overlay.mp4"
+    res = runner.invoke(app, ["render", "multi_cam03", "-o", str(out), "--home", str(home)])
+    assert res.exit_code == 0, res.output
+    info = probe(out)
+    assert (info.n_frames, info.fps, info.width, info.height) == (100, 60.0, 1088, 1920)
+
+    still = tmp_path / "f50.png"
+    res = runner.invoke(app, ["render", "multi_cam03", "--frame", "50", "-o", str(still), "--home", str(home)])
+    assert res.exit_code == 0, res.output
+    drawn = cv2.cvtColor(cv2.imread(str(still)), cv2.COLOR_BGR2RGB).astype(int)
+    raw_path = q(home, "SELECT raw_path FROM videos WHERE source LIKE '%multi_cam03%'")[0]["raw_path"]
+    plain = next(f for i, f in FrameStream(Path(raw_path), 1088, 1920) if i == 50).astype(int)
+    changed = np.abs(drawn - plain).sum(-1) > 60
+    people = np.zeros_like(changed)
+    for b in q(home, "SELECT x0, y0, x1, y1 FROM detections JOIN videos USING (video_id) WHERE source LIKE '%multi_cam03%' AND frame = 50"):
+        people[max(0, int(b["y0"]) - 60):int(b["y1"]) + 10, max(0, int(b["x0"]) - 10):int(b["x1"]) + 10] = True
+    assert people.any() and changed[people].mean() > 0.01
+    assert changed[~people].mean() < 0.001

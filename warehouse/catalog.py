@@ -37,8 +37,10 @@ def _check_statements(con: duckdb.DuckDBPyConnection, sql: str) -> list:
     return statements
 
 
-def read_only_query(settings: Settings, sql: str, *, at_version: int | None = None) -> pa.Table:
+def read_only_query(settings: Settings, sql: str, *, at_version: int | None = None,
+                    params: dict | None = None) -> pa.Table:
     """Run ``sql`` against the lakehouse (as of snapshot ``at_version`` if given), read-only.
+    ``params`` binds named parameters (``$name``) of the last statement.
 
     Raises :class:`ReadOnlyQueryError` for anything that would write or reach outside the lakehouse,
     and FileNotFoundError when there is no lakehouse yet.
@@ -56,7 +58,7 @@ def read_only_query(settings: Settings, sql: str, *, at_version: int | None = No
         try:
             for stmt in statements[:-1]:
                 con.execute(stmt.query)
-            return con.execute(statements[-1].query).fetch_arrow_table()
+            return con.execute(statements[-1].query, params or {}).fetch_arrow_table()
         except (duckdb.PermissionException, duckdb.InvalidInputException) as exc:
             raise ReadOnlyQueryError(f"the SQL interface is read-only and cannot reach files: {exc}") from exc
         except duckdb.Error as exc:

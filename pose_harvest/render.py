@@ -1,0 +1,56 @@
+"""Draw harvested people on video frames: skeletons, boxes and track ids in a stable colour per id."""
+
+from __future__ import annotations
+
+import colorsys
+
+import cv2
+import numpy as np
+
+from pose_harvest.keypoints import HMMR25
+
+_BONES = [
+    ("right_heel", "right_ankle"), ("right_ankle", "right_knee"), ("right_knee", "right_hip"),
+    ("left_heel", "left_ankle"), ("left_ankle", "left_knee"), ("left_knee", "left_hip"),
+    ("right_hip", "left_hip"), ("right_hip", "right_shoulder"), ("left_hip", "left_shoulder"),
+    ("right_shoulder", "left_shoulder"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("neck", "nose"), ("nose", "left_eye"),
+    ("nose", "right_eye"), ("left_eye", "left_ear"), ("right_eye", "right_ear"),
+    ("left_ankle", "left_big_toe"), ("right_ankle", "right_big_toe"),
+]
+BONES = np.array([(HMMR25.index(a), HMMR25.index(b)) for a, b in _BONES])
+
+
+def track_colour(track_id: int | None) -> tuple[int, int, int]:
+    """A stable, well-separated RGB colour for a track id (grey when untracked)."""
+    if track_id is None or track_id < 0:
+        return (160, 160, 160)
+    hue = (track_id * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return int(255 * r), int(255 * g), int(255 * b)
+
+
+def draw_people(frame: np.ndarray, kps: np.ndarray, boxes: np.ndarray, track_ids: list[int | None],
+                min_conf: float = 0.3) -> np.ndarray:
+    """A copy of ``frame`` ``(H, W, 3)`` RGB with each person drawn.
+
+    kps: ``(N, 25, 3)`` HMMR-25 pixels + confidence; boxes: ``(N, 4)`` x0, y0, x1, y1 pixels.
+    """
+    out = np.ascontiguousarray(frame.copy())
+    thick = max(2, round(max(frame.shape[:2]) / 400))
+    for person, box, tid in zip(kps, boxes, track_ids):
+        colour = track_colour(tid)
+        for a, b in BONES:
+            if person[a, 2] >= min_conf and person[b, 2] >= min_conf:
+                cv2.line(out, tuple(int(v) for v in person[a, :2]), tuple(int(v) for v in person[b, :2]), colour, thick, cv2.LINE_AA)
+        for x, y, c in person:
+            if c >= min_conf:
+                cv2.circle(out, (int(x), int(y)), thick + 1, colour, -1, cv2.LINE_AA)
+        x0, y0, x1, y1 = (int(v) for v in box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), colour, max(1, thick // 2))
+        label = "untracked" if tid is None else f"track {tid}"
+        scale = thick / 3
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        cv2.rectangle(out, (x0, max(0, y0 - th - 8)), (x0 + tw + 8, y0), colour, -1)
+        cv2.putText(out, label, (x0 + 4, y0 - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    return out
