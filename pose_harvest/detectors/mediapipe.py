@@ -65,10 +65,11 @@ class MediaPipeConfig:
     min_detection_score: float = 0.5
     nms_iou: float = 0.3
     min_presence: float = 0.5
-    keep_presence: float = 0.1
+    keep_presence: float = 0.01
     min_visible: int = 10
     min_height_frac: float = 0.1
-    duplicate_iou: float = 0.9
+    duplicate_iou: float = 0.5
+    tracked_duplicate_iou: float = 0.9
     duplicate_tol: float = 0.2
     duplicate_share: float = 0.5
     tracked_duplicate_tol: float = 0.1
@@ -302,7 +303,7 @@ class MediaPipeDetector:
             found.append((presence * float(visibility.mean()), body, visibility, box,
                           _Roi.from_alignment(pts[33], pts[34], carried=True), roi.carried))
 
-        found.sort(key=lambda f: -f[0])
+        found.sort(key=lambda f: (not f[5], -f[0]))  # people followed from the last frame first
         kept: list = []
         for f in found:
             if not any(_same_person(f, k, cfg) for k in kept):
@@ -329,16 +330,17 @@ def _same_person(a: tuple, b: tuple, cfg: MediaPipeConfig) -> bool:
 
     True when their boxes overlap by IoU >= ``duplicate_iou``, or when a share of the landmarks
     visible in both lie close to each other, with the same or the left/right-swapped labels (a region
-    that drifted onto part of a person, or a mirrored fit of the same person). Two people that were
-    both followed from the previous frame must agree more closely (``tracked_duplicate_*``) to be
-    merged, so people who cross or occlude each other keep their own skeletons.
+    that drifted onto part of a person, or a mirrored fit of the same person). ``a`` is the
+    candidate, ``b`` a person already kept. A candidate followed from the previous frame must agree
+    more closely (``tracked_duplicate_*``) to be merged, so people who cross or occlude each other
+    keep their own skeletons.
     """
-    if _iou(a[3], b[3]) >= cfg.duplicate_iou:
-        return True
-    if a[5] and b[5]:
-        tol_frac, share = cfg.tracked_duplicate_tol, cfg.tracked_duplicate_share
+    if a[5]:  # ``a`` was followed from the previous frame: only a close match merges it
+        iou, tol_frac, share = cfg.tracked_duplicate_iou, cfg.tracked_duplicate_tol, cfg.tracked_duplicate_share
     else:
-        tol_frac, share = cfg.duplicate_tol, cfg.duplicate_share
+        iou, tol_frac, share = cfg.duplicate_iou, cfg.duplicate_tol, cfg.duplicate_share
+    if _iou(a[3], b[3]) >= iou:
+        return True
     tol = tol_frac * max(b[3][3] - b[3][1], 1.0)
     for perm in (slice(None), _FLIP33):
         pts_b, vis_b = b[1][perm], b[2][perm]
