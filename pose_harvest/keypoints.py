@@ -130,6 +130,18 @@ HMMR25_BODY_BELOW_SHOULDERS = np.array(
     ]
 )
 
+_HMMR25_BONE_NAMES = [
+    ("right_heel", "right_ankle"), ("right_ankle", "right_knee"), ("right_knee", "right_hip"),
+    ("left_heel", "left_ankle"), ("left_ankle", "left_knee"), ("left_knee", "left_hip"),
+    ("right_hip", "left_hip"), ("right_hip", "right_shoulder"), ("left_hip", "left_shoulder"),
+    ("right_shoulder", "left_shoulder"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("neck", "nose"), ("nose", "left_eye"),
+    ("nose", "right_eye"), ("left_eye", "left_ear"), ("right_eye", "right_ear"),
+    ("left_ankle", "left_big_toe"), ("right_ankle", "right_big_toe"),
+]
+HMMR25_BONES = np.array([(HMMR25.index(a), HMMR25.index(b)) for a, b in _HMMR25_BONE_NAMES])
+"""``(21, 2)`` keypoint index pairs of the HMMR-25 skeleton's bones (for drawing and masking)."""
+
 _HEEL_FROM_ANKLE = {"right_heel": "right_ankle", "left_heel": "left_ankle"}
 
 

@@ -7,18 +7,8 @@ import colorsys
 import cv2
 import numpy as np
 
-from pose_harvest.keypoints import HMMR25
+from pose_harvest.keypoints import HMMR25_BONES as BONES
 
-_BONES = [
-    ("right_heel", "right_ankle"), ("right_ankle", "right_knee"), ("right_knee", "right_hip"),
-    ("left_heel", "left_ankle"), ("left_ankle", "left_knee"), ("left_knee", "left_hip"),
-    ("right_hip", "left_hip"), ("right_hip", "right_shoulder"), ("left_hip", "left_shoulder"),
-    ("right_shoulder", "left_shoulder"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
-    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("neck", "nose"), ("nose", "left_eye"),
-    ("nose", "right_eye"), ("left_eye", "left_ear"), ("right_eye", "right_ear"),
-    ("left_ankle", "left_big_toe"), ("right_ankle", "right_big_toe"),
-]
-BONES = np.array([(HMMR25.index(a), HMMR25.index(b)) for a, b in _BONES])
 
 
 def track_colour(track_id: int | None) -> tuple[int, int, int]:

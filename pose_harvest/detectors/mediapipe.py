@@ -12,7 +12,9 @@ MediaPipe's own pose solution follows one person. This backend runs its two netw
    alignment landmarks 33/34 give the region for the next frame, so people are followed between
    detector runs; a region whose pose-presence score falls below ``min_presence`` is dropped;
 4. duplicates (two regions converging on one person) are suppressed, and people that are too small
-   or show too few confident landmarks are filtered out (objects rarely pass both).
+   or show too few confident landmarks are filtered out (objects rarely pass both);
+5. where people overlap, a region whose fit landed on someone already found is fitted again with
+   that someone painted out, so the person in front of (or behind) another is not lost.
 
 Keypoints are returned in HMMR-25 order, in pixels of the original frame, confidence = landmark
 visibility (sigmoid). ``Person.bbox`` is the extent of the landmarks with visibility >= 0.3.
@@ -28,7 +30,7 @@ import cv2
 import numpy as np
 
 from pose_harvest.detectors.base import Person
-from pose_harvest.keypoints import BLAZEPOSE33, HMMR25, convert
+from pose_harvest.keypoints import BLAZEPOSE33, HMMR25, HMMR25_BONES, convert
 
 DETECTOR_SIZE = 224
 LANDMARK_SIZE = 256
@@ -53,6 +55,12 @@ class MediaPipeConfig:
     min_height_frac: smallest person height (landmark extent) as a fraction of the frame height.
     duplicate_*, tracked_duplicate_*: when two people count as one (see :func:`_same_person`);
         tolerances are fractions of the person's height, shares fractions of landmarks.
+    occlusion_roi_iou: a candidate rejected as the duplicate of a kept person, but fitted in a region
+        overlapping that person's by less than this IoU, is fitted again with the kept people painted
+        out (:meth:`MediaPipeDetector._refit_occluded`): two people overlapping each other.
+    occlusion_bone_width: width of the painted bones, as a fraction of the person's height.
+    occlusion_max_inside: the refitted person is dropped when more than this share of its box lies
+        inside the box of a painted person (a ghost fitted on the paint).
     max_people: at most this many people per frame (highest presence kept).
     num_threads: threads of each network.
     """
@@ -74,6 +82,9 @@ class MediaPipeConfig:
     duplicate_share: float = 0.5
     tracked_duplicate_tol: float = 0.1
     tracked_duplicate_share: float = 0.7
+    occlusion_roi_iou: float = 0.6
+    occlusion_bone_width: float = 0.08
+    occlusion_max_inside: float = 0.6
     max_people: int = 20
     num_threads: int = 1
 
@@ -130,6 +141,7 @@ class _Roi:
     size: float
     rotation: float
     carried: bool = False  # follows a person found in the previous frame
+    occluded: bool = False  # that person overlapped another: fit it with the others painted out
 
     @classmethod
     def from_alignment(cls, hip: np.ndarray, top: np.ndarray, scale: float = 1.25, carried: bool = False) -> _Roi:
@@ -149,6 +161,28 @@ class _Roi:
     def box(self) -> np.ndarray:
         h = self.size / 2
         return np.array([self.cx - h, self.cy - h, self.cx + h, self.cy + h])
+
+
+@dataclass
+class _Found:
+    """A person fitted in one region: score = presence x mean visibility; ``(33, 2)`` body landmarks
+    and ``(33,)`` visibility in working-image pixels; ``box`` their extent; ``roi`` the region fitted
+    and ``next_roi`` the region that follows the person into the next frame."""
+
+    score: float
+    body: np.ndarray
+    visibility: np.ndarray
+    box: np.ndarray
+    roi: _Roi
+    next_roi: _Roi
+
+
+def _inside(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of box ``a`` (x0, y0, x1, y1) that lies inside box ``b``."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return iw * ih / area if area > 0 else 1.0
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -278,6 +312,59 @@ class MediaPipeDetector:
         pts = raw[:, :2] @ a[:, :2].T + a[:, 2]
         return presence, pts, _sigmoid(raw[:, 3])
 
+    def _fit(self, img: np.ndarray, roi: _Roi, min_presence: float) -> _Found | None:
+        """The person the landmark model finds in ``roi``, or None if it fails the checks."""
+        cfg = self.config
+        presence, pts, vis = self._landmarks(img, roi)
+        if presence < min_presence:
+            return None
+        body, visibility = pts[:33], vis[:33]
+        shown = visibility >= 0.3
+        sel = body[shown] if shown.sum() >= 2 else body
+        box = np.array([sel[:, 0].min(), sel[:, 1].min(), sel[:, 0].max(), sel[:, 1].max()])
+        if (visibility >= 0.5).sum() < cfg.min_visible or (box[3] - box[1]) < cfg.min_height_frac * img.shape[0]:
+            return None
+        return _Found(presence * float(visibility.mean()), body, visibility, box, roi,
+                      _Roi.from_alignment(pts[33], pts[34], carried=True))
+
+    def _refit_occluded(self, img: np.ndarray, roi: _Roi, kept: list[_Found]) -> _Found | None:
+        """Fit ``roi`` again with the people already kept painted out.
+
+        Where two people overlap, the landmark model given the region of the one behind (or in
+        front) often fits the other one's torso, and the candidate is then rejected as a duplicate.
+        Painting the kept skeletons over (thick grey bones) leaves the model the other person.
+        """
+        masked = img.copy()
+        for k in kept:
+            kps = convert(np.concatenate([k.body, k.visibility[:, None]], 1), BLAZEPOSE33, HMMR25)
+            width = max(2, int(self.config.occlusion_bone_width * (k.box[3] - k.box[1])))
+            for a, b in HMMR25_BONES:
+                if kps[a, 2] >= 0.3 and kps[b, 2] >= 0.3:
+                    cv2.line(masked, tuple(int(v) for v in kps[a, :2]), tuple(int(v) for v in kps[b, :2]),
+                             (128, 128, 128), width)
+        cfg = self.config
+        found = self._fit(masked, roi, cfg.min_presence)  # a new hypothesis: the new-person presence
+        if found is None:
+            return None
+        for k in kept:  # still one of them, or a ghost inside the painted person
+            if _same_person(found, k, cfg, followed=True) or _inside(found.box, k.box) > cfg.occlusion_max_inside:
+                return None
+        found.next_roi.occluded = any(_iou(found.box, k.box) > 0 for k in kept)
+        return found
+
+    def _keep(self, img: np.ndarray, candidates: list[_Found], kept: list[_Found]) -> None:
+        """Add to ``kept`` each candidate that is not one of the people kept so far; a candidate
+        fitted in a region of its own whose fit landed on a kept person is fitted again with the
+        kept people painted out."""
+        cfg = self.config
+        for f in sorted(candidates, key=lambda f: -f.score):
+            twin = next((k for k in kept if _same_person(f, k, cfg, followed=f.roi.carried)), None)
+            if twin is None:
+                kept.append(f)
+            elif _iou(f.roi.box(), twin.roi.box()) < cfg.occlusion_roi_iou:
+                if (refit := self._refit_occluded(img, f.roi, kept)) is not None:
+                    kept.append(refit)
+
     def detect(self, frame: np.ndarray) -> list[Person]:
         """People in one ``(H, W, 3)`` uint8 RGB frame, keypoints in its pixels."""
         cfg = self.config
@@ -289,33 +376,21 @@ class MediaPipeDetector:
             rois += self._detect(img)  # duplicates of carried regions are removed after landmarks
         self._frame += 1
 
-        found = []
-        for roi in rois:
-            presence, pts, vis = self._landmarks(img, roi)
-            if presence < (cfg.keep_presence if roi.carried else cfg.min_presence):
-                continue
-            body, visibility = pts[:33], vis[:33]
-            shown = visibility >= 0.3
-            sel = body[shown] if shown.sum() >= 2 else body
-            box = np.array([sel[:, 0].min(), sel[:, 1].min(), sel[:, 0].max(), sel[:, 1].max()])
-            if (visibility >= 0.5).sum() < cfg.min_visible or (box[3] - box[1]) < cfg.min_height_frac * img.shape[0]:
-                continue
-            found.append((presence * float(visibility.mean()), body, visibility, box,
-                          _Roi.from_alignment(pts[33], pts[34], carried=True), roi.carried))
-
-        found.sort(key=lambda f: (not f[5], -f[0]))  # people followed from the last frame first
-        kept: list = []
-        for f in found:
-            if not any(_same_person(f, k, cfg) for k in kept):
-                kept.append(f)
+        fits = [self._fit(img, roi, cfg.keep_presence if roi.carried else cfg.min_presence)
+                for roi in rois if not roi.occluded]
+        kept: list[_Found] = []
+        self._keep(img, [f for f in fits if f is not None and f.roi.carried], kept)  # followed people first
+        for roi in rois:  # then those followed through an overlap, fitted with the others painted out
+            if roi.occluded and (refit := self._refit_occluded(img, roi, kept)) is not None:
+                kept.append(refit)
+        self._keep(img, [f for f in fits if f is not None and not f.roi.carried], kept)
         kept = kept[: cfg.max_people]
-        self._rois = [k[4] for k in kept]
-
-        people = []
-        for score, body, visibility, box, *_ in kept:
-            blaze = np.concatenate([body / factor, visibility[:, None]], 1)
-            people.append(Person(kps=convert(blaze, BLAZEPOSE33, HMMR25), bbox=(box / factor).astype(np.float32), score=score))
-        return people
+        self._rois = [k.next_roi for k in kept]
+        return [
+            Person(kps=convert(np.concatenate([k.body / factor, k.visibility[:, None]], 1), BLAZEPOSE33, HMMR25),
+                   bbox=(k.box / factor).astype(np.float32), score=k.score)
+            for k in kept
+        ]
 
 
 _FLIP33 = np.array([
@@ -324,28 +399,27 @@ _FLIP33 = np.array([
 ])
 
 
-def _same_person(a: tuple, b: tuple, cfg: MediaPipeConfig) -> bool:
-    """Whether two found people ``(score, (33, 2) points, (33,) visibility, box, next roi,
-    carried)`` are one.
+def _same_person(a: _Found, b: _Found, cfg: MediaPipeConfig, *, followed: bool) -> bool:
+    """Whether two found people are one (``a`` the candidate, ``b`` a person already kept;
+    ``followed``: ``a`` was followed from the previous frame).
 
     True when their boxes overlap by IoU >= ``duplicate_iou``, or when a share of the landmarks
     visible in both lie close to each other, with the same or the left/right-swapped labels (a region
-    that drifted onto part of a person, or a mirrored fit of the same person). ``a`` is the
-    candidate, ``b`` a person already kept. A candidate followed from the previous frame must agree
-    more closely (``tracked_duplicate_*``) to be merged, so people who cross or occlude each other
-    keep their own skeletons.
+    that drifted onto part of a person, or a mirrored fit of the same person). A candidate followed
+    from the previous frame must agree more closely (``tracked_duplicate_*``) to be merged, so people
+    who cross or occlude each other keep their own skeletons.
     """
-    if a[5]:  # ``a`` was followed from the previous frame: only a close match merges it
+    if followed:  # only a close match merges a person followed from the previous frame
         iou, tol_frac, share = cfg.tracked_duplicate_iou, cfg.tracked_duplicate_tol, cfg.tracked_duplicate_share
     else:
         iou, tol_frac, share = cfg.duplicate_iou, cfg.duplicate_tol, cfg.duplicate_share
-    if _iou(a[3], b[3]) >= iou:
+    if _iou(a.box, b.box) >= iou:
         return True
-    tol = tol_frac * max(b[3][3] - b[3][1], 1.0)
+    tol = tol_frac * max(b.box[3] - b.box[1], 1.0)
     for perm in (slice(None), _FLIP33):
-        pts_b, vis_b = b[1][perm], b[2][perm]
-        both = (a[2] >= 0.3) & (vis_b >= 0.3)
-        if both.sum() >= 3 and (np.linalg.norm(a[1][both] - pts_b[both], axis=1) < tol).mean() >= share:
+        pts_b, vis_b = b.body[perm], b.visibility[perm]
+        both = (a.visibility >= 0.3) & (vis_b >= 0.3)
+        if both.sum() >= 3 and (np.linalg.norm(a.body[both] - pts_b[both], axis=1) < tol).mean() >= share:
             return True
     return False
 
