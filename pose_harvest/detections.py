@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pose_harvest.detectors.base import Detector, Person
+from pose_harvest.detectors.base import Detector, Person, VideoDetector
 from pose_harvest.video import FrameStream, ProbeResult, shots_from_cuts
 
 
@@ -67,7 +67,7 @@ class DecodeError(Exception):
 def detect_video(
     path: Path,
     probe: ProbeResult,
-    detector: Detector,
+    detector: Detector | VideoDetector,
     *,
     fps: float | None = None,
     scene_threshold: float = 0.3,
@@ -84,6 +84,8 @@ def detect_video(
     (``decode_s`` is then the time spent waiting for frames). Raises :class:`DecodeError` when
     ffmpeg reports an error, so partial results are never stored.
     """
+    if isinstance(detector, VideoDetector):  # a backend that reads the file itself (OpenPose)
+        return detector.detect_video(path, probe, fps=fps, scene_threshold=scene_threshold, progress=progress, desc=desc)
     stream = FrameStream(path, probe.width, probe.height, fps=fps, scene_threshold=scene_threshold)
     expected = int(round(probe.duration_s * fps)) if fps else probe.n_frames
     people: list[list[Person]] = []

@@ -21,6 +21,7 @@ from hmmr.config import Settings
 from warehouse import schemas
 
 ALIAS = "lake"
+RETRYABLE_STATUSES = ("download_failed", "detector_failed", "failed")  # may succeed on a new try
 EXTENSIONS = ("ducklake", "sqlite", "postgres_scanner", "httpfs")
 
 
@@ -152,8 +153,8 @@ class Lake:
 
     def done_video_ids(self, *, retry_failed: bool = False) -> set[str]:
         """Ids with a stored row. With ``retry_failed``, failures that may succeed on a new try
-        (``download_failed``, ``failed``) are left out so they run again."""
-        where = "WHERE status NOT IN ('download_failed', 'failed')" if retry_failed else ""
+        (:data:`RETRYABLE_STATUSES`) are left out so they run again."""
+        where = f"WHERE status NOT IN {RETRYABLE_STATUSES}" if retry_failed else ""
         return {r[0] for r in self.con.execute(f"SELECT video_id FROM {ALIAS}.videos {where}").fetchall()}
 
     def query(self, sql: str, params: list | None = None) -> pa.Table:

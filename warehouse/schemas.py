@@ -43,7 +43,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("url", "VARCHAR", "", "URL handed to yt-dlp (file:// for local files)"),
         Column("extractor", "VARCHAR", "", "yt-dlp extractor that handled the URL"),
         Column("tags", "VARCHAR", "", "JSON object of user tags, e.g. {\"hashtag\": \"dance\"}"),
-        Column("status", "VARCHAR", "", "ok | no_people | bad_source | duplicate | download_failed | invalid_video | failed"),
+        Column("status", "VARCHAR", "", "ok | no_people | bad_source | duplicate | download_failed | invalid_video | detector_failed | failed"),
         Column("error", "VARCHAR", "", "human-readable reason when status is not ok"),
         Column("raw_path", "VARCHAR", "", "downloaded file in the content-addressed raw store"),
         Column("sha256", "VARCHAR", "", "SHA-256 of the downloaded file"),

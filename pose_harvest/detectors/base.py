@@ -1,11 +1,17 @@
-"""The detector interface every 2D pose backend implements."""
+"""The interfaces 2D pose backends implement: per frame (:class:`Detector`) or per video file
+(:class:`VideoDetector`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pose_harvest.detections import VideoDetections
+    from pose_harvest.video import ProbeResult
 
 
 @dataclass(frozen=True)
@@ -37,3 +43,20 @@ class Detector(Protocol):
 
     def detect(self, frame: np.ndarray) -> list[Person]:
         """People in one ``(H, W, 3)`` uint8 RGB frame."""
+
+
+@runtime_checkable
+class VideoDetector(Protocol):
+    """A 2D pose backend that reads the whole video file itself (an external program such as
+    OpenPose) instead of being handed frames one by one."""
+
+    name: str
+
+    def detect_video(self, path: Path, probe: ProbeResult, *, fps: float | None = None,
+                     scene_threshold: float = 0.3, progress: bool = True, desc: str = "frames") -> VideoDetections:
+        """People in every frame of ``path`` (at ``fps`` or the video's own rate), with its shots."""
+
+
+class DetectorError(Exception):
+    """A pose backend could not run (not installed, no GPU, crashed, wrote nothing). The message
+    says what failed and how to fix it; the harvest records it as the video's ``detector_failed``."""

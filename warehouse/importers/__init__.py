@@ -1,0 +1,1 @@
+"""Importers: keypoints made elsewhere, into the same tables a harvest writes."""
