@@ -184,17 +184,6 @@ def convert(kps: np.ndarray, src: Layout, dst: Layout) -> np.ndarray:
     return out
 
 
-def layout_for_count(n_keypoints: int, *, has_neck_at_17: bool | None = None) -> Layout:
-    """Guess an OpenPose layout from its keypoint count (25 is BODY_25 unless told BODY_25B)."""
-    if n_keypoints == 18:
-        return COCO18
-    if n_keypoints == 17:
-        return COCO17
-    if n_keypoints == 25:
-        return BODY25B if has_neck_at_17 else BODY25
-    raise ValueError(f"no OpenPose layout has {n_keypoints} keypoints (expected 17, 18 or 25)")
-
-
 def bbox_from_keypoints(kps: np.ndarray, min_conf: float = 0.1) -> np.ndarray:
     """Tight ``(..., 4)`` box ``x0, y0, x1, y1`` around keypoints with confidence >= ``min_conf``.
 

@@ -87,16 +87,14 @@ def _neck_residual(kps: np.ndarray, neck: int, left: int, right: int) -> float:
 
 
 def detect_layout(people: list[np.ndarray]) -> Layout:
-    """The OpenPose layout of these people (see the module docstring for the rule)."""
-    counts = {p.shape[1] for p in people if len(p)}
-    if not counts:
-        return BODY25  # nobody anywhere: the layout does not matter
-    if len(counts) > 1 or (count := counts.pop()) not in LAYOUT_BY_COUNT:
-        raise OpenPoseFormatError(f"keypoint counts {sorted(counts)} per person: expected 18 (COCO) or 25 (BODY_25/BODY_25B)")
+    """The OpenPose layout of these ``(N_i, K, 3)`` people (see the module docstring for the rule)."""
+    count = people[0].shape[1] if people else 25
+    if count not in LAYOUT_BY_COUNT:
+        raise OpenPoseFormatError(f"{count} keypoints per person: expected 18 (COCO) or 25 (BODY_25/BODY_25B)")
     candidates = LAYOUT_BY_COUNT[count]
-    if len(candidates) == 1:
+    stacked = np.concatenate(people)
+    if len(candidates) == 1 or not len(stacked):  # nobody anywhere: the layout does not matter
         return candidates[0]
-    stacked = np.concatenate([p for p in people if len(p)])
     body25 = _neck_residual(stacked, BODY25.index("neck"), BODY25.index("left_shoulder"), BODY25.index("right_shoulder"))
     body25b = _neck_residual(stacked, BODY25B.index("neck"), BODY25B.index("left_shoulder"), BODY25B.index("right_shoulder"))
     if min(body25, body25b) == float("inf"):
@@ -120,14 +118,14 @@ def read_folder(folder: str | Path, layout: Layout | None = None, n_frames: int 
     total = max(max(files) - first + 1, (n_frames or 0))
     raw: list[list[list[float]]] = [_people(files[first + i]) if first + i in files else [] for i in range(total)]
     lengths = {len(k) for frame in raw for k in frame}
-    if any(n % 3 for n in lengths):
-        raise OpenPoseFormatError(f"pose_keypoints_2d lengths {sorted(lengths)} are not multiples of 3")
-    people = [np.asarray(frame, np.float32).reshape(len(frame), -1, 3) for frame in raw]
+    if len(lengths) > 1 or any(n % 3 for n in lengths):
+        raise OpenPoseFormatError(f"pose_keypoints_2d lengths {sorted(lengths)}: expected one multiple of 3 for every person")
+    count = lengths.pop() // 3 if lengths else len(layout or BODY25)
+    people = [np.asarray(frame, np.float32).reshape(len(frame), count, 3) for frame in raw]
     if layout is None:
         layout = detect_layout(people)
-    elif any(len(p) and p.shape[1] != len(layout) for p in people):
-        raise OpenPoseFormatError(f"layout {layout.name} has {len(layout)} keypoints, the files have {sorted(n // 3 for n in lengths)}")
-    people = [p if len(p) else np.zeros((0, len(layout), 3), np.float32) for p in people]
+    elif count != len(layout):
+        raise OpenPoseFormatError(f"layout {layout.name} has {len(layout)} keypoints, the files have {count}")
     missing = [i for i in range(total) if first + i not in files]
     return OpenPoseFolder(people=people, layout=layout, missing=missing, first_frame=first)
 
