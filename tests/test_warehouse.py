@@ -12,7 +12,7 @@ import pytest
 from hmmr.config import Settings
 from warehouse import schemas
 from warehouse.catalog import ReadOnlyQueryError, read_only_query
-from warehouse.lake import Lake
+from warehouse.lake import Lake, current_snapshot
 
 
 def _detections(video_id: str, n: int) -> dict:
@@ -112,3 +112,14 @@ def test_read_only_sql_refuses(settings, sql):
 def test_query_without_lakehouse_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="run 'hmmr harvest' first"):
         read_only_query(Settings(home=tmp_path / "nothing"), "SELECT 1")
+
+
+def test_current_snapshot_names_what_a_reader_saw(settings):
+    with Lake(settings=settings) as lake:
+        _write(lake, "a", 4)
+        first = current_snapshot(settings)
+        assert first == lake.snapshots()["snapshot_id"].to_pylist()[-1]
+        _write(lake, "b", 6)
+    assert current_snapshot(settings) == first + 1
+    seen = read_only_query(settings, "SELECT count(*) AS n FROM detections", at_version=first).to_pylist()
+    assert seen == [{"n": 4}]

@@ -66,6 +66,23 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
     con.execute(f"ATTACH '{uri}' AS {ALIAS} ({', '.join(opts)})")
 
 
+def current_snapshot(settings: Settings) -> int:
+    """Id of the lakehouse's latest committed snapshot (DuckLake's ``ducklake_current_snapshot``).
+
+    Name it beside anything read from the lakehouse (a dataset export, a training run): querying
+    with ``AT (VERSION => n)`` / ``hmmr sql --at-version n`` later sees exactly the same rows.
+    Raises FileNotFoundError when there is no lakehouse yet.
+    """
+    if not settings.catalog and not (settings.home / "catalog.sqlite").exists():
+        raise FileNotFoundError(f"no lakehouse at {settings.home} (run 'hmmr harvest' first, or set HMMR_HOME)")
+    con = connect()
+    try:
+        attach(con, settings, read_only=True)
+        return int(con.execute(f"FROM ducklake_current_snapshot('{ALIAS}')").fetchone()[0])
+    finally:
+        con.close()
+
+
 def _is_conflict(exc: Exception) -> bool:
     text = str(exc).lower()
     return "conflict" in text or "database is locked" in text or "busy" in text
