@@ -107,8 +107,33 @@ BLAZEPOSE33 = Layout(
 )
 """BlazePose's ``left/right_foot_index`` landmark is the tip of the big toe: named so here."""
 
+POSETRACK17 = Layout(
+    "posetrack17",
+    (
+        "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder",
+        "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+        "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    ),
+)
+"""PoseTrack 2018's ``categories[0].keypoints``: COCO-17 with ``head_bottom``/``head_top`` in COCO's
+eye slots; its ear slots exist but are never annotated. ``head_bottom`` has no HMMR-25 slot (the
+neck is derived from the shoulders)."""
+
+PENN13 = Layout(
+    "penn13",
+    (
+        "head_top", "right_shoulder", "left_shoulder", "right_elbow", "left_elbow", "right_wrist",
+        "left_wrist", "right_hip", "left_hip", "right_knee", "left_knee", "right_ankle", "left_ankle",
+    ),
+)
+"""Penn Action's 13 joints (columns of ``x``/``y``/``visibility``) as the official HMMR code reads
+them (``read_upenn.py``: Head, R shoulder, L shoulder, ...). The dataset's README names the second
+column ``left_shoulder``; the HMMR code, which the paper's numbers come from, takes it as the
+person's right, and so does this layout."""
+
 LAYOUTS: dict[str, Layout] = {
-    layout.name: layout for layout in (HMMR25, LSP14, BODY25, BODY25B, COCO18, COCO17, BLAZEPOSE33)
+    layout.name: layout for layout in (HMMR25, LSP14, BODY25, BODY25B, COCO18, COCO17, BLAZEPOSE33,
+                                    POSETRACK17, PENN13)
 }
 
 # Left/right permutation of HMMR-25 (for horizontal flips).
