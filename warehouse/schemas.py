@@ -2,6 +2,12 @@
 
 DuckLake refuses fixed-size arrays, so the 25 keypoints are variable lists (``FLOAT[]``) whose length
 is checked here when rows are built.
+
+``SCHEMA_VERSION`` is the version these definitions describe. A change to them bumps it and adds a
+step to :data:`warehouse.migrations.MIGRATIONS` that brings an existing lakehouse from the previous
+version to this one with DuckLake's ``ALTER TABLE``; a column added that way goes at the end of its
+table (where ``ADD COLUMN`` puts it), so a migrated lakehouse and a new one have the same columns in
+the same order. ``docs/data_dictionary.md`` is generated from this module (``hmmr warehouse dictionary``).
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+from warehouse.windows import DEFAULT_T, windows_sql
+
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("kp_x", "FLOAT[]", "pixels", f"keypoint x, {_KP}; 0 when missing", 25),
         Column("kp_y", "FLOAT[]", "pixels", f"keypoint y, {_KP}; 0 when missing", 25),
         Column("kp_conf", "FLOAT[]", "0-1", f"keypoint confidence, {_KP}; visible when >= 0.1", 25),
+        Column("track_id", "INTEGER", "", "curated segment (tracks.track_id) the detection belongs to; NULL when in none (since v2)"),
     ),
     "tracks": (
         _VIDEO_ID,
@@ -112,11 +121,23 @@ TABLES: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+# Order rows are stored in (Lake.write_video sorts every batch this way): one video's rows, and one
+# track's rows within it, sit together in a file, so DuckLake's per-file min/max statistics and
+# Parquet's row-group statistics skip everything else when a query asks for one video or one track.
+SORT_KEYS: dict[str, tuple[str, ...]] = {
+    "videos": ("video_id",),
+    "shots": ("video_id", "shot_id"),
+    "detections": ("video_id", "track_id", "frame", "det_idx"),
+    "tracks": ("video_id", "track_id"),
+    "track_frames": ("video_id", "track_id", "frame"),
+}
+
 # View bodies; ``{db}`` is the attached lakehouse's name.
 VIEWS: dict[str, str] = {
     "curated_tracks": (
         "SELECT t.*, v.source, v.tags, v.url FROM {db}.tracks t JOIN {db}.videos v USING (video_id) WHERE t.kept"
     ),
+    "training_windows": windows_sql(DEFAULT_T, db="{db}"),  # columns documented in warehouse.windows
 }
 
 # Tables that hold per-video rows (all of them): a video's rows are replaced together.

@@ -1,0 +1,53 @@
+"""Training windows: every run of T consecutive frames inside a kept track, as SQL.
+
+The catalog view ``training_windows`` is :func:`windows_sql` for T = 20 (the paper's sequence length;
+DuckDB views take no parameters). One row per window:
+
+| column | unit | meaning |
+|---|---|---|
+| video_id | | the video |
+| track_id | | the kept curated segment (``tracks.kept``) |
+| start_frame | frame index | first frame of the window |
+| end_frame | frame index | last frame of the window (inclusive, like ``tracks.end_frame``) |
+| T | frames | window length |
+| visible_fraction | 0-1 | visible keypoints (confidence >= 0.1 in ``detections``) / (25 T); frames of the track without a detection (interpolated) count as 0 visible |
+| tags | | the video's tags (JSON object, ``videos.tags``) |
+
+A kept track of n frames has n - T + 1 windows (none when n < T). A track's detections are the rows of
+``detections`` with its ``raw_track_id`` inside its frame range.
+"""
+
+from __future__ import annotations
+
+from pose_harvest.curate import CurationConfig
+from pose_harvest.keypoints import HMMR25
+
+DEFAULT_T = 20
+VISIBLE_CONF = CurationConfig().min_conf  # the HMMR visibility threshold (0.1)
+COLUMNS = ("video_id", "track_id", "start_frame", "end_frame", "T", "visible_fraction", "tags")
+
+
+def windows_sql(T: int = DEFAULT_T, db: str = "lake") -> str:
+    """SQL (one SELECT) of all windows of ``T`` frames over the lakehouse attached as ``db``."""
+    if int(T) != T or T < 1:
+        raise ValueError(f"window length T must be a positive integer, got {T!r}")
+    T = int(T)
+    return (
+        "WITH frames AS ("
+        " SELECT tf.video_id, tf.track_id, tf.frame, t.end_frame AS track_end,"
+        f" coalesce(len(list_filter(d.kp_conf, lambda c: c >= {VISIBLE_CONF})), 0) AS n_vis"
+        f" FROM {db}.tracks t"
+        f" JOIN {db}.track_frames tf ON tf.video_id = t.video_id AND tf.track_id = t.track_id"
+        f" LEFT JOIN {db}.detections d ON d.video_id = t.video_id AND d.raw_track_id = t.raw_track_id"
+        " AND d.frame = tf.frame AND NOT tf.interpolated"
+        " WHERE t.kept),"
+        " win AS ("
+        " SELECT video_id, track_id, frame AS start_frame, track_end,"
+        " sum(n_vis) OVER (PARTITION BY video_id, track_id ORDER BY frame"
+        f" ROWS BETWEEN CURRENT ROW AND {T - 1} FOLLOWING) AS n_vis_sum"
+        " FROM frames)"
+        f" SELECT w.video_id, w.track_id, w.start_frame, w.start_frame + {T - 1} AS end_frame, {T} AS T,"
+        f" CAST(w.n_vis_sum AS DOUBLE) / {len(HMMR25) * T} AS visible_fraction, v.tags"
+        f" FROM win w JOIN {db}.videos v USING (video_id)"
+        f" WHERE w.start_frame + {T - 1} <= w.track_end"
+    )
