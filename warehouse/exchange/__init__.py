@@ -1,0 +1,1 @@
+"""Data exchange: self-contained dataset exports (Parquet + manifest + crops) and their import."""
