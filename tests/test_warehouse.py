@@ -21,7 +21,7 @@ def _detections(video_id: str, n: int) -> dict:
         "video_id": [video_id] * n, "frame": list(range(n)), "time_s": [i / 30 for i in range(n)],
         "shot_id": [0] * n, "det_idx": [0] * n, "raw_track_id": [7] * n,
         "x0": np.zeros(n), "y0": np.zeros(n), "x1": np.full(n, 10.0), "y1": np.full(n, 20.0),
-        "score": np.full(n, 0.9), "kp_x": kps, "kp_y": kps + 1, "kp_conf": np.full((n, 25), 0.5),
+        "score": np.full(n, 0.9), "kp_x": kps, "kp_y": kps + 1, "kp_conf": np.full((n, 25), 0.5), "track_id": [0] * n,
     }
 
 

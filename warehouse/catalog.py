@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from hmmr.config import Settings
-from warehouse.lake import ALIAS, attach, connect, data_path
+from warehouse.lake import ALIAS, attach, connect, data_path, require_lakehouse
 
 
 class ReadOnlyQueryError(Exception):
@@ -45,8 +45,7 @@ def read_only_query(settings: Settings, sql: str, *, at_version: int | None = No
     Raises :class:`ReadOnlyQueryError` for anything that would write or reach outside the lakehouse,
     and FileNotFoundError when there is no lakehouse yet.
     """
-    if not settings.catalog and not (settings.home / "catalog.sqlite").exists():
-        raise FileNotFoundError(f"no lakehouse at {settings.home} (run 'hmmr harvest' first, or set HMMR_HOME)")
+    require_lakehouse(settings)
     con = connect()
     try:
         statements = _check_statements(con, sql)

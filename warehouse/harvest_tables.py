@@ -91,6 +91,10 @@ def _detections(video_id: str, dets: VideoDetections, tracked: TrackedVideo) -> 
             scores.append(person.score)
             kps.append(person.kps)
     n = len(frame)
+    frame_a, raw_a = np.asarray(frame, dtype=np.int64), np.array([-1 if r is None else r for r in raw_ids], dtype=np.int64)
+    track_id = np.full(n, -1, dtype=np.int64)
+    for t in tracked.tracks:  # segments of one raw track never overlap in frames
+        track_id[(raw_a == t.raw_track_id) & (frame_a >= t.start_frame) & (frame_a <= t.end_frame)] = t.track_id
     boxes_a = np.asarray(boxes, dtype=np.float32).reshape(n, 4)
     kps_a = np.asarray(kps, dtype=np.float32).reshape(n, 25, 3)
     return schemas.to_arrow("detections", {
@@ -103,4 +107,5 @@ def _detections(video_id: str, dets: VideoDetections, tracked: TrackedVideo) -> 
         "x0": boxes_a[:, 0], "y0": boxes_a[:, 1], "x1": boxes_a[:, 2], "y1": boxes_a[:, 3],
         "score": np.asarray(scores, dtype=np.float32),
         "kp_x": list(kps_a[:, :, 0]), "kp_y": list(kps_a[:, :, 1]), "kp_conf": list(kps_a[:, :, 2]),
+        "track_id": [None if t < 0 else int(t) for t in track_id],
     })

@@ -10,6 +10,7 @@ downloaded at run time.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from hmmr.config import Settings
-from warehouse import schemas
+from warehouse import schemas, storage
 
 ALIAS = "lake"
 RETRYABLE_STATUSES = ("download_failed", "detector_failed", "failed")  # may succeed on a new try
@@ -56,14 +57,20 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
     """Attach the lakehouse as ``lake`` on ``con`` (loading the catalog's extension first)."""
     uri = catalog_uri(settings)
     con.execute("LOAD postgres_scanner" if uri.startswith("ducklake:postgres:") else "LOAD sqlite")
-    if data_path(settings).startswith("s3://"):
-        con.execute("LOAD httpfs")
+    if storage.is_s3(data_path(settings)):
+        storage.configure_duckdb(con, settings)
     opts = [f"DATA_PATH '{data_path(settings)}'"]
     if read_only:
         opts.append("READ_ONLY")
     if snapshot is not None:
         opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     con.execute(f"ATTACH '{uri}' AS {ALIAS} ({', '.join(opts)})")
+
+
+def require_lakehouse(settings: Settings) -> None:
+    """Raise FileNotFoundError unless the SQLite catalog exists (a PostgreSQL catalog is assumed there)."""
+    if not settings.catalog and not (settings.home / "catalog.sqlite").exists():
+        raise FileNotFoundError(f"no lakehouse at {settings.home} (run 'hmmr harvest' first, or set HMMR_HOME)")
 
 
 def current_snapshot(settings: Settings) -> int:
@@ -73,14 +80,33 @@ def current_snapshot(settings: Settings) -> int:
     with ``AT (VERSION => n)`` / ``hmmr sql --at-version n`` later sees exactly the same rows.
     Raises FileNotFoundError when there is no lakehouse yet.
     """
-    if not settings.catalog and not (settings.home / "catalog.sqlite").exists():
-        raise FileNotFoundError(f"no lakehouse at {settings.home} (run 'hmmr harvest' first, or set HMMR_HOME)")
+    require_lakehouse(settings)
     con = connect()
     try:
         attach(con, settings, read_only=True)
         return int(con.execute(f"FROM ducklake_current_snapshot('{ALIAS}')").fetchone()[0])
     finally:
         con.close()
+
+
+class SchemaVersionError(RuntimeError):
+    """The lakehouse was written with another schema version than :data:`warehouse.schemas.SCHEMA_VERSION`."""
+
+
+def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """Schema version recorded in the attached lakehouse's ``meta`` table; None for a new lakehouse."""
+    has_meta = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'meta'", [ALIAS]
+    ).fetchone()[0]
+    if not has_meta:
+        return None
+    row = con.execute(f"SELECT value FROM {ALIAS}.meta WHERE key = 'schema_version'").fetchone()
+    return None if row is None else int(row[0])
+
+
+def sort_rows(table: str, rows: pa.Table) -> pa.Table:
+    """``rows`` of ``table`` in storage order (:data:`warehouse.schemas.SORT_KEYS`, NULLs last)."""
+    return rows.sort_by([(k, "ascending") for k in schemas.SORT_KEYS[table]]) if rows.num_rows > 1 else rows
 
 
 def _is_conflict(exc: Exception) -> bool:
@@ -92,6 +118,9 @@ class Lake:
     """Read-write access for the harvest: one transaction per video.
 
     Usage: ``with Lake(settings=s) as lake: lake.write_video(row, tables)``.
+
+    A lakehouse written with an older schema version is refused with :class:`SchemaVersionError`
+    until ``hmmr warehouse migrate`` (:func:`warehouse.migrations.migrate`) has brought it up to date.
     """
 
     def __init__(self, *, settings: Settings, max_retries: int = 20):
@@ -128,6 +157,12 @@ class Lake:
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
 
     def _create(self) -> None:
+        stored = stored_schema_version(self.con)
+        if stored is not None and stored != schemas.SCHEMA_VERSION:
+            hint = "run 'hmmr warehouse migrate'" if stored < schemas.SCHEMA_VERSION else "upgrade hmmr"
+            raise SchemaVersionError(
+                f"the lakehouse at {catalog_uri(self.settings)} has schema version {stored}, this hmmr writes "
+                f"version {schemas.SCHEMA_VERSION}: {hint}")
         self.con.execute("BEGIN")
         for table in schemas.TABLES:
             self.con.execute(schemas.create_sql(table, f"{ALIAS}.{table}"))
@@ -142,7 +177,9 @@ class Lake:
         """Replace every row of ``video_row['video_id']`` with this row and these tables, atomically.
 
         ``tables`` maps table names (``shots``, ``detections``, ``tracks``, ``track_frames``) to Arrow
-        tables built with :func:`warehouse.schemas.to_arrow`; missing tables mean no rows.
+        tables built with :func:`warehouse.schemas.to_arrow`; missing tables mean no rows. Rows are
+        stored sorted by :data:`warehouse.schemas.SORT_KEYS`. The commit is one DuckLake snapshot whose
+        commit message names the video (``hmmr warehouse snapshots``).
         """
         unknown = set(tables) - set(schemas.TABLES) | ({"videos"} & set(tables))
         if unknown:
@@ -152,11 +189,14 @@ class Lake:
             expected = schemas.arrow_schema(name)
             if not table.schema.equals(expected, check_metadata=False):
                 raise ValueError(f"{name}: schema differs from warehouse.schemas:\n{table.schema}\nexpected:\n{expected}")
-        self._retry(lambda: self._write(video_row["video_id"], payload))
+        payload = {name: sort_rows(name, table) for name, table in payload.items()}
+        info = json.dumps({k: video_row.get(k) for k in ("run_id", "status", "detector")}, default=str)
+        self._retry(lambda: self._write(video_row["video_id"], payload, info))
 
-    def _write(self, video_id: str, payload: dict[str, pa.Table]) -> None:
+    def _write(self, video_id: str, payload: dict[str, pa.Table], info: str) -> None:
         con = self.con
         con.execute("BEGIN")
+        con.execute(f"CALL ducklake_set_commit_message('{ALIAS}', 'hmmr', ?, extra_info => ?)", [f"video {video_id}", info])
         exists = con.execute(f"SELECT 1 FROM {ALIAS}.videos WHERE video_id = ?", [video_id]).fetchall()
         if exists:  # a re-harvest (e.g. --retry-failed): replace the video's rows
             for table in schemas.VIDEO_TABLES:
