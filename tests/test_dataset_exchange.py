@@ -77,7 +77,7 @@ def test_export_import_export_is_bit_identical(exported, tmp_path):
         assert (again / f).read_bytes() == (exported / f).read_bytes()
         assert m2["tables"][name]["rows"] == m1["tables"][name]["rows"]
     # and the rows in the new lakehouse are exactly the exported ones
-    got = read_only_query(Settings(home=other), "SELECT * FROM detections ORDER BY video_id, frame, det_idx")
+    got = read_only_query(Settings(home=other), "SELECT * FROM detections ORDER BY video_id, track_id, frame, det_idx")
     assert got.to_pylist() == pq.read_table(exported / "detections.parquet").to_pylist()
 
 

@@ -3,24 +3,24 @@
 Layout of an export folder::
 
     manifest.json          format, schema version, lakehouse snapshot, query, row counts, sha256 of every file
-    videos.parquet         the selected tracks' videos          (sorted by video_id)
-    shots.parquet          those videos' shots                  (video_id, shot_id)
-    tracks.parquet         the selected tracks                  (video_id, track_id)
-    track_frames.parquet   their frames' smoothed boxes         (video_id, track_id, frame)
-    detections.parquet     their detections                     (video_id, frame, det_idx)
+    videos.parquet         the selected tracks' videos
+    shots.parquet          those videos' shots
+    tracks.parquet         the selected tracks
+    track_frames.parquet   their frames' smoothed boxes
+    detections.parquet     their detections (``detections.track_id`` is one of them)
     crops_index.parquet    with --crops: video_id, track_id, frame -> crop file (and frame in it)
     crops/<video>/...      with --crops: 224 x 224 crops (JPEG per frame, or MP4 per track)
 
 QUERY is read-only SQL over the catalog views (run through :func:`warehouse.catalog.read_only_query`)
 and must return a ``video_id`` column, plus ``track_id`` to pick tracks (without it every track of
 the returned videos is taken). Everything is read at one snapshot, named in the manifest, so the
-same export can be made again later with ``--at-version``. A track's detections are the rows of its
-raw track within its frame range; other people's detections in the same videos are not exported, so a
-``videos`` row's counts (``n_detections`` ...) describe the whole video, not the export.
+same export can be made again later with ``--at-version``. Other people's detections in the same
+videos (outside the selected tracks) are not exported, so a ``videos`` row's counts
+(``n_detections`` ...) describe the whole video, not the export.
 
-Parquet files are written in a fixed row order with fixed writer settings: the same rows give the
-same bytes, so an export, imported elsewhere and exported again with the same query, has the same
-checksums (tested).
+Parquet files are written in storage order (:data:`warehouse.schemas.SORT_KEYS`) with fixed writer
+settings: the same rows give the same bytes, so an export, imported elsewhere and exported again with
+the same query, has the same checksums (tested).
 """
 
 from __future__ import annotations
@@ -46,20 +46,12 @@ FORMAT = "hmmr-dataset"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 TABLES = ("videos", "shots", "tracks", "track_frames", "detections")
-ORDER = {
-    "videos": ("video_id",),
-    "shots": ("video_id", "shot_id"),
-    "tracks": ("video_id", "track_id"),
-    "track_frames": ("video_id", "track_id", "frame"),
-    "detections": ("video_id", "frame", "det_idx"),
-}
 _SELECT = {  # rows of each table for the selected tracks in temp table ``sel``
     "videos": "WHERE t.video_id IN (SELECT video_id FROM sel)",
     "shots": "WHERE t.video_id IN (SELECT video_id FROM sel)",
     "tracks": "SEMI JOIN sel s ON t.video_id = s.video_id AND t.track_id = s.track_id",
     "track_frames": "SEMI JOIN sel s ON t.video_id = s.video_id AND t.track_id = s.track_id",
-    "detections": ("SEMI JOIN sel s ON t.video_id = s.video_id AND t.raw_track_id = s.raw_track_id "
-                   "AND t.frame BETWEEN s.start_frame AND s.end_frame"),
+    "detections": "SEMI JOIN sel s ON t.video_id = s.video_id AND t.track_id = s.track_id",
 }
 _PARQUET = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
 
@@ -128,18 +120,19 @@ def export_dataset(settings: Settings, query: str, out: Path, *, crops: str | No
 
 
 def _read_selection(settings: Settings, snapshot: int, keys: pa.Table) -> dict[str, pa.Table]:
-    """The selected tracks' rows of every exported table, at ``snapshot``, in :data:`ORDER`."""
+    """The selected tracks' rows of every exported table, at ``snapshot``, in storage order
+    (:data:`warehouse.schemas.SORT_KEYS`)."""
     con = connect()
     try:
         attach(con, settings, read_only=True, snapshot=snapshot)
         con.register("_keys", keys)
         on = " AND ".join(f"t.{c} = k.{c}" for c in keys.column_names)
-        con.execute("CREATE TEMP TABLE sel AS SELECT DISTINCT t.video_id, t.track_id, t.raw_track_id, t.start_frame, t.end_frame "
+        con.execute("CREATE TEMP TABLE sel AS SELECT DISTINCT t.video_id, t.track_id "
                     f"FROM {ALIAS}.tracks t SEMI JOIN _keys k ON {on}")
         out = {}
         for name in TABLES:
             cols = ", ".join(f"t.{c}" for c in schemas.column_names(name))
-            order = ", ".join(f"t.{c}" for c in ORDER[name])
+            order = ", ".join(f"t.{c}" for c in schemas.SORT_KEYS[name])
             got = con.execute(f"SELECT {cols} FROM {ALIAS}.{name} t {_SELECT[name]} ORDER BY {order}").fetch_arrow_table()
             out[name] = got.cast(schemas.arrow_schema(name))
         return out
