@@ -1,24 +1,29 @@
 """The ``harvest`` flow: sources -> download -> probe -> 2D pose -> tracks -> curation -> lakehouse.
 
-Thin on purpose: every task wraps one plain function of ``pose_harvest`` or ``warehouse``. A failure
-of one video (dead link, not a video, nobody in it) becomes that video's status row and a failed task
-run in the UI; the flow goes on with the other videos. Every video commits in one transaction, so a
-killed run resumes where it stopped and never duplicates rows.
+Thin on purpose: every task wraps one plain function of ``pose_harvest`` or ``warehouse``. Each video
+is one ``harvest-video`` task run (download, probe, detect, track and store are its child task runs).
+A failure of one video (dead link, not a video) becomes that video's status row and a failed
+``harvest-video`` run with the reason in the UI; the flow goes on with the other videos and completes.
+Every video commits in one transaction, so a killed run resumes where it stopped and never duplicates
+rows. Videos run one after another by default, or in parallel on Dask (``workers``/``dask_address``).
 """
 
 from __future__ import annotations
 
 import traceback
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect.runtime import task_run as current_task_run
+from prefect.states import Completed, Failed, State
 from tqdm import tqdm
 from yt_dlp.utils import YoutubeDLError
 
+from flows import harvest_report
+from flows.runners import dask_runner
 from hmmr.config import Settings
 from pose_harvest import download as dl
 from pose_harvest import sources as src
@@ -61,6 +66,13 @@ def download_video(ref: src.VideoRef, settings: Settings, cfg: dl.DownloadConfig
     return dl.download(ref.url, ref.video_id, settings.raw_dir, settings.download_archive, cfg)
 
 
+def _download(ref: src.VideoRef, settings: Settings, cfg: dl.DownloadConfig) -> dl.Downloaded:
+    """``download_video`` tagged with its site (``download:youtube.com``), so the per-site tag
+    concurrency limits that ``hmmr deploy`` creates keep a site from being hammered."""
+    tags = {"download", f"download:{src.site_of(ref.url)}"}
+    return download_video.with_options(tags=tags)(ref, settings, cfg)
+
+
 @task(name="probe", cache_policy=NO_CACHE, task_run_name="probe-{video_id}")
 def probe_video(video_id: str, path: Path) -> ProbeResult:
     return probe(path)
@@ -83,30 +95,19 @@ def store_video(video_id: str, row: dict, tables: dict, settings: Settings) -> N
         lake.write_video(row, tables)
 
 
-@dataclass
-class HarvestSummary:
-    """What a harvest run did: per-status counts of the videos it processed this run."""
-
-    run_id: str
-    processed: dict[str, int] = field(default_factory=dict)
-    skipped: int = 0
-
-    def count(self, status: str) -> None:
-        self.processed[status] = self.processed.get(status, 0) + 1
-
-
 def _error_text(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) < 2000 else text[:2000] + " ..."
 
 
 def _harvest_one(ref: src.VideoRef, base_row: dict, settings: Settings, *, detector: str,
-                 fps: float | None, download_cfg: dl.DownloadConfig, progress: bool) -> str:
-    """Run one video through every stage; store its rows (or its failure) in one transaction."""
+                 fps: float | None, download_cfg: dl.DownloadConfig, progress: bool) -> dict:
+    """Run one video through every stage; store its rows (or its failure) in one transaction.
+    Returns the stored ``videos`` row."""
     row = dict(base_row)
     tables: dict = {}
     try:
-        got = download_video(ref, settings, download_cfg)
+        got = _download(ref, settings, download_cfg)
         row.update(raw_path=str(got.path), sha256=got.sha256, size_bytes=got.size_bytes,
                    extractor=got.info.get("extractor_key") or got.info.get("extractor"))
         info = probe_video(ref.video_id, got.path)
@@ -127,7 +128,29 @@ def _harvest_one(ref: src.VideoRef, base_row: dict, settings: Settings, *, detec
         row.update(status="failed", error=f"{type(exc).__name__}: {_error_text(exc)}")
         tables = {}
     store_video(ref.video_id, row, tables, settings)
-    return row["status"]
+    return row
+
+
+OK_STATUSES = ("ok", "no_people")  # a video without people is a result, not a failure
+
+
+def _video_run_name() -> str:
+    """Task run name of a video in the UI: its title or file name, then its id."""
+    ref: src.VideoRef = current_task_run.parameters["ref"]
+    label = ref.title or Path(ref.url.split("?", 1)[0]).name or ref.url
+    return f"video {label[:60]} [{ref.video_id}]"
+
+
+@task(name="harvest-video", cache_policy=NO_CACHE, task_run_name=_video_run_name)
+def harvest_video(ref: src.VideoRef, base_row: dict, settings: Settings, detector: str, fps: float | None,
+                  download_cfg: dl.DownloadConfig, progress: bool) -> State:
+    """One video end to end. Ends Failed, with the status and error as its message, when the video
+    could not be harvested (its status row is stored either way), so the UI shows what went wrong."""
+    row = _harvest_one(ref, base_row, settings, detector=detector, fps=fps, download_cfg=download_cfg,
+                       progress=progress)
+    if row["status"] in OK_STATUSES:
+        return Completed(message=f"{row['status']}: {row['n_tracks_kept']} tracks kept", data=row["status"])
+    return Failed(message=f"{row['status']}: {row['error']}", data=row["status"])
 
 
 def _base_row(ref_or_entry, *, video_id: str, run_id: str, detector: str, url: str | None) -> dict:
@@ -147,6 +170,8 @@ def harvest(
     max_height: int = 720,
     max_duration_s: float = 1800.0,
     progress: bool = True,
+    workers: int = 1,
+    dask_address: str | None = None,
 ) -> dict:
     """Harvest 2D person tracks from every video of a sources file into the lakehouse.
 
@@ -155,13 +180,14 @@ def harvest(
     detector: 2D pose backend (``mediapipe``, the embedded default).
     fps: decode at this frame rate instead of the video's own.
     retry_failed: also redo videos whose earlier attempt failed (dead links are kept as they are).
+    workers: videos harvested at once; above 1, on a local Dask cluster of that many processes.
+    dask_address: an existing Dask scheduler (``tcp://host:8786``) to run the videos on instead.
     Returns per-status counts of this run.
     """
     settings = Settings(home=Path(home)) if home else Settings()
     settings.ensure_dirs()
     logger = get_run_logger()
     run_id = uuid.uuid4().hex[:12]
-    summary = HarvestSummary(run_id=run_id)
     download_cfg = dl.DownloadConfig(max_height=max_height, max_duration_s=max_duration_s)
     with Lake(settings=settings) as lake:
         done = lake.done_video_ids(retry_failed=retry_failed)
@@ -191,33 +217,25 @@ def harvest(
             seen[ref.video_id] = 0
             work.append((ref, base))
     todo = [(ref, row) for ref, row in work if row["video_id"] not in done]
-    summary.skipped = len(work) - len(todo)
-    logger.info("%d videos from %s: %d to do, %d already harvested", len(work), sources, len(todo), summary.skipped)
-    for ref, row in tqdm(todo, desc="videos", unit="video", disable=not progress):
+    skipped = len(work) - len(todo)
+    logger.info("%d videos from %s: %d to do, %d already harvested", len(work), sources, len(todo), skipped)
+    tracker = harvest_report.Progress(total=len(todo), run_id=run_id)
+    for ref, row in todo:
         if ref is None:  # a source that never became a downloadable video
             store_video(row["video_id"], row, {}, settings)
-            summary.count(row["status"])
-        else:
-            summary.count(_harvest_one(ref, row, settings, detector=detector, fps=fps,
-                                       download_cfg=download_cfg, progress=progress))
-    _publish_artifact(settings, summary)
-    return {"run_id": run_id, "processed": summary.processed, "skipped": summary.skipped}
-
-
-def _publish_artifact(settings: Settings, summary: HarvestSummary) -> None:
-    """One markdown artifact per run: the videos of this run by status, straight from the warehouse."""
-    with Lake(settings=settings) as lake:
-        table = lake.query(
-            "SELECT status, count(*) AS videos, sum(coalesce(max_people, 0)) AS people_max_sum, "
-            "sum(coalesce(n_tracks_kept, 0)) AS tracks_kept FROM videos "
-            f"WHERE run_id = '{summary.run_id}' GROUP BY status ORDER BY status"
-        ).to_pylist()
-    lines = ["| status | videos | tracks kept |", "|---|---|---|"]
-    lines += [f"| {r['status']} | {r['videos']} | {r['tracks_kept']} |" for r in table]
-    body = "\n".join(lines) if table else "_nothing new to harvest_"
-    create_markdown_artifact(
-        key="harvest-summary",
-        markdown=f"# Harvest {summary.run_id}\n\nSkipped (already harvested): {summary.skipped}\n\n{body}\n",
-        description="Videos harvested in this run, by status",
-    )
-
+            tracker.step()
+    videos = [(ref, row) for ref, row in todo if ref is not None]
+    parallel = workers > 1 or dask_address is not None
+    options = dict(settings=settings, detector=detector, fps=fps, download_cfg=download_cfg,
+                   progress=progress and not parallel)
+    if parallel:
+        with dask_runner(workers=workers, address=dask_address) as runner:
+            futures = [runner.submit(harvest_video, {"ref": ref, "base_row": row, **options}) for ref, row in videos]
+            for _ in tqdm(as_completed(futures), total=len(futures), desc="videos", unit="video", disable=not progress):
+                tracker.step()
+    else:
+        for ref, row in tqdm(videos, desc="videos", unit="video", disable=not progress):
+            harvest_video(ref, row, **options, return_state=True)
+            tracker.step()
+    processed = harvest_report.publish(settings, run_id=run_id, skipped=skipped)
+    return {"run_id": run_id, "processed": processed, "skipped": skipped}

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hmmr import cli_orchestration
 from hmmr.prefect_env import configure
 
 configure()
@@ -70,6 +71,8 @@ def harvest(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo videos whose earlier attempt failed.")] = False,
     max_height: Annotated[int, typer.Option(help="Download the best format no taller than this (pixels).")] = 720,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    workers: Annotated[int, typer.Option(help="Videos at once, on a local Dask cluster of this many processes (1: one after another).")] = 1,
+    dask_address: Annotated[Optional[str], typer.Option(help="Run the videos on this existing Dask scheduler (tcp://host:8786) instead.")] = None,
 ) -> None:
     """Download, validate, detect 2D poses, track, curate and store every video of SOURCES.
 
@@ -81,6 +84,7 @@ def harvest(
     result = harvest_flow(
         sources=str(sources.resolve()), home=str(_settings(home).home.resolve()), detector=detector,
         fps=fps, retry_failed=retry_failed, max_height=max_height, progress=progress,
+        workers=workers, dask_address=dask_address,
     )
     console.print(f"run {result['run_id']}: processed {result['processed'] or 'nothing new'}, skipped {result['skipped']} already harvested")
 
@@ -204,6 +208,8 @@ def demo(home: HomeOpt = None) -> None:
     console.print(f"\n$ hmmr sql \"{DEMO_QUERY}\"")
     sql(DEMO_QUERY, home=settings.home)
 
+
+cli_orchestration.register(app)
 
 if __name__ == "__main__":
     app()

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     data_path: str | None = Field(
         default=None, description="where Parquet data files go: None = HOME/lake/, or s3://bucket/prefix/"
     )
+    download_limits: dict[str, int] = Field(
+        default_factory=lambda: {"youtube.com": 2, "vimeo.com": 2, "tiktok.com": 1, "instagram.com": 1},
+        description="most downloads at once per site (host without www.); `hmmr deploy` turns each into "
+        "the Prefect tag concurrency limit 'download:<site>'. Env: HMMR_DOWNLOAD_LIMITS='{\"youtube.com\": 2}'",
+    )
 
     @property
     def raw_dir(self) -> Path:

@@ -52,6 +52,18 @@ def canonical_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
 
 
+def site_of(url: str) -> str:
+    """The site a URL downloads from, for per-site download limits: the host without ``www.``/``m.``
+    (``youtube.com``), ``local`` for files on this machine."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() == "file" or not parts.hostname:
+        return "local"
+    host = parts.hostname.lower()
+    for prefix in ("www.", "m."):
+        host = host.removeprefix(prefix)
+    return host
+
+
 def short_hash(text: str, n: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
