@@ -28,7 +28,7 @@ from hmmr.config import Settings
 from pose_harvest import download as dl
 from pose_harvest import sources as src
 from pose_harvest.detections import DecodeError, VideoDetections, detect_video
-from pose_harvest.detectors import get_detector
+from pose_harvest.detectors import DetectorError, get_detector
 from pose_harvest.tracks import TrackedVideo, track_and_curate
 from pose_harvest.video import InvalidVideo, ProbeResult, probe
 from warehouse import harvest_tables
@@ -123,6 +123,8 @@ def _harvest_one(ref: src.VideoRef, base_row: dict, settings: Settings, *, detec
         row.update(status="download_failed", error=_error_text(exc))
     except (InvalidVideo, DecodeError) as exc:
         row.update(status="invalid_video", error=_error_text(exc))
+    except DetectorError as exc:  # the pose backend could not run (e.g. OpenPose without Docker)
+        row.update(status="detector_failed", error=_error_text(exc))
     except Exception as exc:  # anything else: keep going, record it with the traceback's last line
         get_run_logger().error("video %s failed:\n%s", ref.video_id, traceback.format_exc())
         row.update(status="failed", error=f"{type(exc).__name__}: {_error_text(exc)}")

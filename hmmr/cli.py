@@ -66,7 +66,7 @@ def _print(rows: list[dict], columns: list[str], fmt: OutputFormat, title: str |
 def harvest(
     sources: Annotated[Path, typer.Argument(help="Sources file: text (URL/path per line, #hashtag, key=value), CSV with a 'url' column, or JSON list.", exists=True, dir_okay=False)],
     home: HomeOpt = None,
-    detector: Annotated[str, typer.Option(help="2D pose backend.")] = "mediapipe",
+    detector: Annotated[str, typer.Option(help="2D pose backend: 'mediapipe' (embedded, CPU) or 'openpose' (BODY_25 in its container, or a local build: HMMR_OPENPOSE_BINARY).")] = "mediapipe",
     fps: Annotated[Optional[float], typer.Option(help="Decode at this frame rate instead of the video's own.")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo videos whose earlier attempt failed.")] = False,
     max_height: Annotated[int, typer.Option(help="Download the best format no taller than this (pixels).")] = 720,
@@ -184,6 +184,45 @@ def render(
             console.print("[red]ffmpeg failed to write the overlay video[/red]")
             raise typer.Exit(1)
     console.print(f"wrote {out}")
+
+
+import_app = typer.Typer(help="Load keypoints made elsewhere into the harvest tables (then tracked and curated as usual).",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+class OpenPoseLayout(str, Enum):
+    body25 = "body25"
+    body25b = "body25b"
+    coco18 = "coco18"
+
+
+@import_app.command("openpose")
+def import_openpose(
+    folder: Annotated[Path, typer.Argument(help="Folder of OpenPose --write_json files, one per frame (BODY_25, BODY_25B or COCO-18).", exists=True, file_okay=False)],
+    video: Annotated[str, typer.Option("--video", help="The video the JSON was made from: its file, or the video_id of a stored video.")],
+    layout: Annotated[Optional[OpenPoseLayout], typer.Option(help="Keypoint layout of the files (default: told from the keypoint count and the neck's position).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace the video's detections even if another detector made them.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Import OpenPose JSON for one video: its people are tracked, curated and stored like a harvest's.
+
+    Idempotent: importing the same folder again replaces the video's rows with identical ones.
+    """
+    from pose_harvest.keypoints import LAYOUTS
+    from pose_harvest.openpose_json import OpenPoseFormatError
+    from warehouse.importers.openpose import ImportRefused
+    from warehouse.importers.openpose import import_openpose as run_import
+
+    try:
+        res = run_import(folder, video, _settings(home), layout=LAYOUTS[layout.value] if layout else None, replace=replace)
+    except (ImportRefused, OpenPoseFormatError) as exc:
+        console.print(f"[red]not imported:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    missing = f", {res.missing_frames} frames without a file" if res.missing_frames else ""
+    replaced = f"; replaced the rows from {res.replaced}" if res.replaced else ""
+    console.print(f"{res.video_id}: {res.layout}, {res.n_frames} frames{missing}, {res.n_detections} people, "
+                  f"{res.n_tracks} tracks ({res.n_tracks_kept} kept){replaced}")
 
 
 DEMO_QUERY = (
