@@ -1,0 +1,197 @@
+"""``WindowDataset``: a torch Dataset over a SQL query on ``training_windows``.
+
+The query runs once, read-only (:func:`warehouse.catalog.read_only_query`), pinned to the snapshot
+current at construction (``dataset.snapshot``: the exact data a training run saw). Each item reads
+its track's frames from the lakehouse through a DuckDB connection the process opens on first use
+(a DataLoader worker opens its own; nothing unpicklable is kept across pickling or fork), and with
+``frames=True`` decodes the window's frames from ``videos.raw_path`` and crops them the HMMR way
+(:mod:`warehouse.crops`).
+
+An item is a dict:
+
+| key | shape | meaning |
+|---|---|---|
+| kps | (T, 25, 3) float32 | HMMR-25 keypoints x, y + confidence; video pixels (``coords="video"``) or the 224 crop normalised to [-1, 1] (``coords="crop"``); (0, 0, 0) when missing |
+| boxes | (T, 4) float32 | detection box x0, y0, x1, y1 in the same coordinates; 0 where the frame has no detection |
+| has_detection | (T,) bool | False for frames the curation interpolated |
+| affine | (T, 2, 3) float32 | video pixels -> 224-crop pixels, augmentation included |
+| frames | (T,) int64 | frame indices |
+| images | (T, 3, 224, 224) float32 | RGB crops in [0, 1] (only with ``frames=True``) |
+| video_id, track_id, start_frame | | the window |
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from hmmr.config import Settings
+from warehouse import lake
+from warehouse.catalog import read_only_query
+from warehouse.crops import Augment, Jitter, crop_images, crop_matrices, transform_boxes, transform_keypoints
+from warehouse.frame_window import VideoIndex, read_frames
+from warehouse.windows import DEFAULT_T, windows_sql
+
+_TRACK_SQL = f"""
+SELECT tf.frame, tf.center_x, tf.center_y, tf.scale, d.frame IS NOT NULL AS has_detection,
+       d.x0, d.y0, d.x1, d.y1, d.kp_x, d.kp_y, d.kp_conf
+FROM {lake.ALIAS}.tracks t
+JOIN {lake.ALIAS}.track_frames tf ON tf.video_id = t.video_id AND tf.track_id = t.track_id
+LEFT JOIN {lake.ALIAS}.detections d ON d.video_id = t.video_id AND d.raw_track_id = t.raw_track_id
+     AND d.frame = tf.frame AND NOT tf.interpolated
+WHERE t.video_id = ? AND t.track_id = ?
+ORDER BY tf.frame
+"""
+_VIDEO_SQL = f"SELECT raw_path, fps FROM {lake.ALIAS}.videos WHERE video_id = ?"
+
+
+@dataclass(frozen=True)
+class _Track:
+    """One track's rows: frames (N,), center (N, 2) px, scale (N,), has_det (N,), boxes (N, 4) px,
+    kps (N, 25, 3) px + confidence."""
+
+    frames: np.ndarray
+    center: np.ndarray
+    scale: np.ndarray
+    has_det: np.ndarray
+    boxes: np.ndarray
+    kps: np.ndarray
+
+
+class WindowDataset(Dataset):
+    """Windows of ``T`` frames chosen by ``query`` (SQL over ``training_windows``; it must return
+    ``video_id, track_id, start_frame, end_frame``).
+
+    ``training_windows`` in the query means windows of ``T`` frames (the catalog view is T = 20; for
+    other T the same SQL comes from :func:`warehouse.windows.windows_sql`). ``augment`` (only with
+    ``coords="crop"``) draws one :class:`~warehouse.crops.Jitter` per item from
+    ``(seed, epoch, index)``, so items are reproducible whatever the worker; call :meth:`set_epoch`
+    for new draws each epoch. ``track_cache``: tracks kept in memory per process.
+    """
+
+    def __init__(self, settings: Settings, query: str = "SELECT * FROM training_windows", *, T: int = DEFAULT_T,
+                 frames: bool = False, coords: Literal["video", "crop"] = "video", augment: Augment | None = None,
+                 seed: int = 0, at_version: int | None = None, track_cache: int = 64):
+        if coords not in ("video", "crop"):
+            raise ValueError(f"coords must be 'video' or 'crop', got {coords!r}")
+        if augment is not None and coords != "crop":
+            raise ValueError("augmentation moves the crop: use coords='crop' with augment")
+        self.settings, self.T, self.frames, self.coords = settings, int(T), frames, coords
+        self.augment, self.seed, self.epoch, self.track_cache = augment, seed, 0, track_cache
+        self.snapshot = lake.current_snapshot(settings) if at_version is None else int(at_version)
+        sql = f"WITH training_windows AS ({windows_sql(self.T, db=lake.ALIAS)}) SELECT * FROM ({query})"
+        table = read_only_query(settings, sql, at_version=self.snapshot)
+        missing = {"video_id", "track_id", "start_frame", "end_frame"} - set(table.column_names)
+        if missing:
+            raise ValueError(f"the query must return video_id, track_id, start_frame, end_frame; missing {sorted(missing)}")
+        self.video_ids = table.column("video_id").to_pylist()
+        self.track_ids = table.column("track_id").to_numpy().astype(np.int64)
+        self.starts = table.column("start_frame").to_numpy().astype(np.int64)
+        lengths = table.column("end_frame").to_numpy() - self.starts + 1
+        if len(lengths) and (lengths != self.T).any():
+            raise ValueError(f"the query returned windows of {sorted(set(lengths.tolist()))} frames, not T = {self.T}")
+        self._reset()
+
+    def _reset(self) -> None:
+        self._con, self._pid = None, None
+        self._tracks: OrderedDict[tuple[str, int], _Track] = OrderedDict()
+        self._videos: dict[str, tuple[VideoIndex, float]] = {}
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for key in ("_con", "_pid", "_tracks", "_videos"):
+            state.pop(key)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _connection(self):
+        if self._con is None or self._pid != os.getpid():  # first use, or a forked worker
+            self._reset()
+            self._con = lake.connect()
+            lake.attach(self._con, self.settings, read_only=True, snapshot=self.snapshot)
+            self._pid = os.getpid()
+        return self._con
+
+    def _track(self, video_id: str, track_id: int) -> _Track:
+        key = (video_id, track_id)
+        if key in self._tracks:
+            self._tracks.move_to_end(key)
+            return self._tracks[key]
+        t = self._connection().execute(_TRACK_SQL, [video_id, track_id]).fetch_arrow_table()
+        has = t.column("has_detection").to_numpy(zero_copy_only=False)
+        kps = np.zeros((len(has), 25, 3), np.float32)
+        for i, name in enumerate(("kp_x", "kp_y", "kp_conf")):  # NULL lists (no detection) are skipped by flatten
+            kps[has, :, i] = t.column(name).combine_chunks().flatten().to_numpy().reshape(-1, 25)
+        boxes = np.stack([t.column(c).to_numpy(zero_copy_only=False) for c in ("x0", "y0", "x1", "y1")], 1)
+        track = _Track(frames=t.column("frame").to_numpy().astype(np.int64),
+                       center=np.stack([t.column("center_x").to_numpy(), t.column("center_y").to_numpy()], 1),
+                       scale=t.column("scale").to_numpy(), has_det=has,
+                       boxes=np.nan_to_num(boxes.astype(np.float32)), kps=kps)
+        self._tracks[key] = track
+        if len(self._tracks) > self.track_cache:
+            self._tracks.popitem(last=False)
+        return track
+
+    def _video(self, video_id: str) -> tuple[VideoIndex, float]:
+        if video_id not in self._videos:
+            raw_path, fps = self._connection().execute(_VIDEO_SQL, [video_id]).fetchone()
+            if not raw_path or not os.path.exists(raw_path):
+                raise FileNotFoundError(f"{video_id}: raw video {raw_path!r} is not on this machine (frames=True needs it)")
+            self._videos[video_id] = (VideoIndex.of(raw_path), fps)
+        return self._videos[video_id]
+
+    def jitter(self, index: int) -> Jitter:
+        """The augmentation of item ``index`` in the current epoch (``Jitter()`` without augment)."""
+        if self.augment is None:
+            return Jitter()
+        return self.augment.draw(np.random.default_rng([self.seed, self.epoch, index]))
+
+    def __getitem__(self, index: int) -> dict:
+        video_id, track_id, start = self.video_ids[index], int(self.track_ids[index]), int(self.starts[index])
+        track = self._track(video_id, track_id)
+        i = int(np.searchsorted(track.frames, start))
+        sl = slice(i, i + self.T)
+        if not np.array_equal(track.frames[sl], np.arange(start, start + self.T)):
+            raise ValueError(f"{video_id} track {track_id} has no frames {start}..{start + self.T - 1}")
+        jit = self.jitter(index)
+        m = crop_matrices(track.center[sl], track.scale[sl], jit)
+        crop = self.coords == "crop"
+        item = {
+            "kps": transform_keypoints(track.kps[sl], m, flip=jit.flip, normalise=True) if crop else track.kps[sl],
+            "boxes": transform_boxes(track.boxes[sl], m, normalise=True) if crop else track.boxes[sl],
+            "has_detection": track.has_det[sl],
+            "affine": m.astype(np.float32),
+            "frames": track.frames[sl],
+        }
+        item = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in item.items()}
+        if self.frames:
+            video, fps = self._video(video_id)
+            rgb = crop_images(read_frames(video, start, self.T, fps=fps), m)
+            item["images"] = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255)
+        item.update(video_id=video_id, track_id=track_id, start_frame=start)
+        return item
+
+
+def window_loader(dataset: WindowDataset, *, batch_size: int = 8, shuffle: bool = True, num_workers: int = 2,
+                  seed: int = 0, multiprocessing_context: str | None = None) -> DataLoader:
+    """A DataLoader over ``dataset`` whose workers each open their own lakehouse connection; the
+    shuffle order comes from ``seed``. Batch 8 windows is the paper's. ``multiprocessing_context``:
+    ``"spawn"`` / ``"forkserver"`` to start workers without fork (the Dataset pickles)."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      generator=torch.Generator().manual_seed(seed),
+                      multiprocessing_context=multiprocessing_context if num_workers else None)
