@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +23,16 @@ class Settings(BaseSettings):
     data_path: str | None = Field(
         default=None, description="where Parquet data files go: None = HOME/lake/, or s3://bucket/prefix/"
     )
+    s3_endpoint: str | None = Field(
+        default=None, description="host[:port] of an S3-compatible server (MinIO, Ceph, moto); None = AWS S3"
+    )
+    s3_access_key_id: str | None = Field(default=None, description="S3 access key id")
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret access key")
+    s3_region: str = Field(default="us-east-1", description="S3 region")
+    s3_url_style: Literal["vhost", "path"] = Field(
+        default="vhost", description="'path' (bucket in the URL path) for most local servers; 'vhost' for AWS"
+    )
+    s3_use_ssl: bool = Field(default=True, description="https to the S3 endpoint; false for a local http server")
     download_limits: dict[str, int] = Field(
         default_factory=lambda: {"youtube.com": 2, "vimeo.com": 2, "tiktok.com": 1, "instagram.com": 1},
         description="most downloads at once per site (host without www.); `hmmr deploy` turns each into "
