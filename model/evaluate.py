@@ -20,6 +20,7 @@ from model import metrics
 from model.camera import optimal_camera, project
 from model.networks import HMMR
 from model.skeleton import KeypointSkeleton
+from pose_harvest.keypoints import HMMR25_TO_LSP14 as LSP
 
 
 def window_starts(n_frames: int, T: int = 20, margin: int = 6) -> list[int]:
@@ -75,16 +76,17 @@ def track_metrics(pred: dict[str, np.ndarray], kps: np.ndarray, joints_3d: np.nd
     """Per-frame metric arrays of one track (aggregate with :func:`model.metrics.mean_over_tracks`).
 
     ``kps`` ``(N, 25, 3)``: the ground truth (or pseudo ground truth) 2D keypoints, crop-normalised;
-    ``joints_3d`` ``(N, 14, 3)`` metres when known. Keys: ``pck``, ``accel`` and, with 3D, ``mpjpe``,
+    ``joints_3d`` ``(N, 14, 3)`` LSP joints in metres when known (compared with the predicted
+    keypoints' LSP joints: ankles, not heels, in slots 0 and 5). Keys: ``pck``, ``accel`` and, with 3D, ``mpjpe``,
     ``pa_mpjpe``, ``accel_error``; for each head ``dt`` the same keys suffixed ``_dt{dt:+d}`` (the
     prediction) and ``_const{dt:+d}`` (the present copied to t + dt).
     """
     vis = kps[..., 2] >= visible_conf
-    out = {"pck": metrics.pck_aligned(pred["kps2d"], kps[..., :2], vis), "accel": metrics.acceleration(pred["kps3d"][:, :14])}
+    lsp = pred["kps3d"][:, LSP]
+    out = {"pck": metrics.pck_aligned(pred["kps2d"], kps[..., :2], vis), "accel": metrics.acceleration(lsp)}
     if joints_3d is not None:
-        out |= {"mpjpe": metrics.mpjpe(pred["kps3d"][:, :14], joints_3d),
-                "pa_mpjpe": metrics.pa_mpjpe(pred["kps3d"][:, :14], joints_3d),
-                "accel_error": metrics.acceleration_error(pred["kps3d"][:, :14], joints_3d)}
+        out |= {"mpjpe": metrics.mpjpe(lsp, joints_3d), "pa_mpjpe": metrics.pa_mpjpe(lsp, joints_3d),
+                "accel_error": metrics.acceleration_error(lsp, joints_3d)}
     n = len(kps)
     for dt in delta_t:
         if abs(dt) >= n:
@@ -94,8 +96,8 @@ def track_metrics(pred: dict[str, np.ndarray], kps: np.ndarray, joints_3d: np.nd
             gt2d, v = kps[dst, :, :2], vis[dst]
             out[f"pck{name}"] = metrics.pck_aligned(_aligned_2d(points, gt2d, v), gt2d, v)
             if joints_3d is not None:
-                out[f"mpjpe{name}"] = metrics.mpjpe(points[:, :14], joints_3d[dst])
-                out[f"pa_mpjpe{name}"] = metrics.pa_mpjpe(points[:, :14], joints_3d[dst])
+                out[f"mpjpe{name}"] = metrics.mpjpe(points[:, LSP], joints_3d[dst])
+                out[f"pa_mpjpe{name}"] = metrics.pa_mpjpe(points[:, LSP], joints_3d[dst])
     return out
 
 

@@ -16,19 +16,22 @@ from torch import nn
 
 
 class KeypointSkeleton(nn.Module):
-    """Keypoints of an SMPL-format body (``smplx.SMPL``, the licensed SMPL or the open default).
+    """Keypoints of an SMPL-format body (``smplx.SMPL``/``SMPLLayer``: the licensed SMPL or the open
+    default).
 
-    ``keypoint_regressor`` ``(K, V)``: keypoints as a linear map of the posed vertices (rows sum to
-    1). Forward: ``betas`` ``(N, 10)``, ``pose`` ``(N, 72)`` axis-angle (global rotation first) ->
-    ``keypoints`` ``(N, K, 3)`` metres in the body frame (root joint at the rest pelvis) and
-    ``rotmats`` ``(N, 24, 3, 3)``.
+    Keypoints are ``vertex_weights (K, V) @ posed vertices + joint_weights (K, 24) @ posed joints``
+    (the map of :class:`model.body.keypoints.KeypointMap`). Forward: ``betas`` ``(N, 10)``, ``pose``
+    ``(N, 72)`` axis-angle (global rotation first) -> ``keypoints`` ``(N, K, 3)`` metres in the body
+    frame and ``rotmats`` ``(N, 24, 3, 3)``.
     """
 
-    def __init__(self, body: nn.Module, keypoint_regressor: torch.Tensor):
+    def __init__(self, body: nn.Module, vertex_weights: torch.Tensor, joint_weights: torch.Tensor | None = None):
         super().__init__()
-        reg = torch.as_tensor(keypoint_regressor, dtype=torch.float32)
+        reg = torch.as_tensor(vertex_weights, dtype=torch.float32)
         support = (reg.abs().sum(0) > 0).nonzero().flatten()
         self.register_buffer("regressor", reg[:, support])  # (K, S)
+        jw = torch.zeros(reg.shape[0], 24) if joint_weights is None else torch.as_tensor(joint_weights, dtype=torch.float32)
+        self.register_buffer("joint_weights", jw)  # (K, 24)
         v = body.v_template.float()  # (V, 3)
         shapedirs = body.shapedirs.float()[..., :10]  # (V, 3, 10)
         j_reg = body.J_regressor.float()  # (24, V)
@@ -49,8 +52,14 @@ class KeypointSkeleton(nn.Module):
         eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
         pose_feature = (rotmats[:, 1:] - eye).reshape(n, -1)  # (N, 207)
         v_posed = v_shaped + torch.einsum("np,psc->nsc", pose_feature, self.posedirs)
-        _, transforms = batch_rigid_transform(rotmats, joints, self.parents, dtype=pose.dtype)
+        posed_joints, transforms = batch_rigid_transform(rotmats, joints, self.parents, dtype=pose.dtype)
         t = torch.einsum("sj,njab->nsab", self.weights, transforms)  # (N, S, 4, 4)
         v_h = torch.cat([v_posed, torch.ones_like(v_posed[..., :1])], -1)
         verts = torch.einsum("nsab,nsb->nsa", t, v_h)[..., :3]
-        return torch.einsum("ks,nsc->nkc", self.regressor, verts), rotmats
+        kps = torch.einsum("ks,nsc->nkc", self.regressor, verts) + torch.einsum("kj,njc->nkc", self.joint_weights, posed_joints)
+        return kps, rotmats
+
+    @classmethod
+    def from_body_model(cls, body) -> KeypointSkeleton:
+        """The skeleton of a :class:`model.body.layer.BodyModel` (its smplx layer and keypoint map)."""
+        return cls(body.layer, body.kp_vertex_weights, body.kp_joint_weights)

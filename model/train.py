@@ -6,7 +6,8 @@ flow (``flows/train.py``) feeds it batches from the warehouse and logs what it r
 A batch is a dict of tensors (the warehouse ``WindowDataset`` items, stacked):
 
 * ``kps`` ``(B, T, 25, 3)``: HMMR-25 keypoints in the 224 crop normalised to [-1, 1], and confidence;
-* optional 3D supervision: ``joints_3d`` ``(B, T, 14, 3)`` metres with ``has_3d`` ``(B,)``, and SMPL
+* optional 3D supervision: ``joints_3d`` ``(B, T, 14, 3)`` LSP joints (ankles in slots 0 and 5), metres,
+  with ``has_3d`` ``(B,)``, and SMPL
   parameters ``pose`` ``(B, T, 72)`` / ``shape`` ``(B, 10)`` with ``has_smpl`` ``(B,)``.
 
 Real poses for the adversarial prior (``real_rotmats`` ``(M, 24, 3, 3)``, mocap) are optional: without
@@ -28,6 +29,7 @@ from model.camera import optimal_camera, project
 from model.config import HMMRConfig
 from model.networks import HMMR, PoseDiscriminator, Predictions
 from model.skeleton import KeypointSkeleton
+from pose_harvest.keypoints import HMMR25_TO_LSP14
 
 CHECKPOINT_VERSION = 1
 
@@ -108,7 +110,7 @@ class Trainer:
             n = pts.shape[0] * pts.shape[1]
             has = gt["has_3d"][:, None].expand(-1, pts.shape[1]).reshape(n)
             out[f"{prefix}joints_3d{_dt(dt)}"] = w.joints_3d * losses.joints_3d(
-                pts.reshape(n, -1, 3), gt["joints_3d"][:, gt_sl].reshape(n, 14, 3), has)
+                pts[..., HMMR25_TO_LSP14, :].reshape(n, 14, 3), gt["joints_3d"][:, gt_sl].reshape(n, 14, 3), has)
         if "pose" in gt and gt["has_smpl"].any():
             t = pts.shape[1]
             gt_rot = batch_rodrigues(gt["pose"][:, gt_sl].reshape(-1, 3)).reshape(-1, 24, 3, 3)

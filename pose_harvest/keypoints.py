@@ -185,6 +185,11 @@ def index_map(src: Layout, dst: Layout) -> np.ndarray:
     return out
 
 
+HMMR25_TO_LSP14 = index_map(HMMR25, LSP14)
+"""``(14,)`` HMMR-25 slots of the LSP-14 joints: the first 14, but the ankles (23, 24), not the heels,
+in LSP's slots 0 and 5 (for 3D losses and metrics on LSP joints)."""
+
+
 def convert(kps: np.ndarray, src: Layout, dst: Layout) -> np.ndarray:
     """Convert ``(..., len(src), 3)`` keypoints to ``(..., len(dst), 3)``.
 

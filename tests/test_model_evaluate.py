@@ -7,6 +7,7 @@ import torch
 
 from model.evaluate import predict_track, summarize, track_metrics, window_starts
 from model.networks import HMMR
+from pose_harvest.keypoints import HMMR25_TO_LSP14
 
 from .test_model_train import CFG, _skeleton
 
@@ -32,8 +33,8 @@ def test_predict_track_keeps_the_window_centres():
 def test_track_metrics_of_a_perfect_prediction():
     rng = np.random.default_rng(0)
     n = 30
-    joints = rng.normal(size=(n, 14, 3)) * 0.3
-    kps3d = np.concatenate([joints, rng.normal(size=(n, 11, 3))], 1)
+    kps3d = rng.normal(size=(n, 25, 3)) * 0.3
+    joints = kps3d[:, HMMR25_TO_LSP14]
     cam = np.array([1.2, 0.1, -0.1])
     kps2d = cam[0] * (kps3d[..., :2] + cam[1:])
     gt = np.concatenate([kps2d, np.ones((n, 25, 1))], -1)

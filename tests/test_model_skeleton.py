@@ -35,12 +35,15 @@ def test_equals_the_full_smplx_forward():
     reg = torch.zeros(25, 400)
     for k in range(25):  # each keypoint from 3 vertices
         reg[k, torch.randint(0, 400, (3,))] = torch.tensor([0.5, 0.3, 0.2])
-    skel = KeypointSkeleton(body, reg)
+    joint_w = torch.zeros(25, 24)
+    joint_w[3, 7] = joint_w[4, 12] = 1.0  # two keypoints from the posed joints instead
+    reg[3:5] = 0
+    skel = KeypointSkeleton(body, reg, joint_w)
     assert skel.v_template.shape[0] <= 75
     betas, pose = torch.randn(6, 10), 0.4 * torch.randn(6, 72)
     kps, rotmats = skel(betas, pose)
     full = body(betas=betas, global_orient=pose[:, :3], body_pose=pose[:, 3:], return_verts=True)
-    torch.testing.assert_close(kps, reg @ full.vertices, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(kps, reg @ full.vertices + joint_w @ full.joints[:, :24], atol=1e-5, rtol=1e-5)
     assert rotmats.shape == (6, 24, 3, 3)
     torch.testing.assert_close(rotmats @ rotmats.transpose(-1, -2), torch.eye(3).expand(6, 24, 3, 3), atol=1e-5, rtol=0)
     pose.requires_grad_(True)
