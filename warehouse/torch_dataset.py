@@ -43,7 +43,7 @@ SELECT tf.frame, tf.center_x, tf.center_y, tf.scale, d.frame IS NOT NULL AS has_
        d.x0, d.y0, d.x1, d.y1, d.kp_x, d.kp_y, d.kp_conf
 FROM {lake.ALIAS}.tracks t
 JOIN {lake.ALIAS}.track_frames tf ON tf.video_id = t.video_id AND tf.track_id = t.track_id
-LEFT JOIN {lake.ALIAS}.detections d ON d.video_id = t.video_id AND d.raw_track_id = t.raw_track_id
+LEFT JOIN {lake.ALIAS}.detections d ON d.video_id = tf.video_id AND d.track_id = tf.track_id
      AND d.frame = tf.frame AND NOT tf.interpolated
 WHERE t.video_id = ? AND t.track_id = ?
 ORDER BY tf.frame

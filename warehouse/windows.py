@@ -14,7 +14,7 @@ DuckDB views take no parameters). One row per window:
 | tags | | the video's tags (JSON object, ``videos.tags``) |
 
 A kept track of n frames has n - T + 1 windows (none when n < T). A track's detections are the rows of
-``detections`` with its ``raw_track_id`` inside its frame range.
+``detections`` with its ``track_id`` (schema v2: filled from its ``raw_track_id`` inside its frame range).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def windows_sql(T: int = DEFAULT_T, db: str = "lake") -> str:
         f" coalesce(len(list_filter(d.kp_conf, lambda c: c >= {VISIBLE_CONF})), 0) AS n_vis"
         f" FROM {db}.tracks t"
         f" JOIN {db}.track_frames tf ON tf.video_id = t.video_id AND tf.track_id = t.track_id"
-        f" LEFT JOIN {db}.detections d ON d.video_id = t.video_id AND d.raw_track_id = t.raw_track_id"
+        f" LEFT JOIN {db}.detections d ON d.video_id = tf.video_id AND d.track_id = tf.track_id"
         " AND d.frame = tf.frame AND NOT tf.interpolated"
         " WHERE t.kept),"
         " win AS ("
