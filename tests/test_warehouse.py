@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from hmmr.config import Settings
 from warehouse import schemas
 from warehouse.catalog import ReadOnlyQueryError, read_only_query
-from warehouse.lake import Lake, current_snapshot
+from warehouse.lake import Lake, current_snapshot, list_snapshots
 
 
 def _detections(video_id: str, n: int) -> dict:
@@ -74,39 +72,71 @@ def test_retry_failed_leaves_out_failures(settings):
         assert lake.done_video_ids(retry_failed=True) == {"fine"}
 
 
-def test_two_writer_processes_exact_counts(settings):
-    with Lake(settings=settings):
-        pass
-    script = textwrap.dedent(f"""
-        import sys
-        from pathlib import Path
-        sys.path.insert(0, {str(settings.home.parent.parent)!r})
-        from hmmr.config import Settings
-        from tests.test_warehouse import _write
-        from warehouse.lake import Lake
-        with Lake(settings=Settings(home=Path({str(settings.home)!r}))) as lake:
-            for i in range(8):
-                _write(lake, f"{{sys.argv[1]}}-{{i}}", 40)
-    """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, name], cwd=str(schemas.__file__).rsplit("/warehouse", 1)[0])
-             for name in ("p", "q")]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    rows = read_only_query(settings, "SELECT count(*) AS v, (SELECT count(*) FROM detections) AS d FROM videos").to_pylist()
-    assert rows == [{"v": 16, "d": 16 * 40}]
+@pytest.fixture(scope="module")
+def one_video(tmp_path_factory) -> Settings:
+    """A lakehouse with one video of 3 detections (3 snapshots), shared by the refusal cases."""
+    settings = Settings(home=tmp_path_factory.mktemp("refusals") / "home")
+    with Lake(settings=settings) as lake:
+        _write(lake, "a", 3)
+    return settings
 
 
 @pytest.mark.parametrize(
     "sql",
     ["INSERT INTO videos (video_id) VALUES ('x')", "DELETE FROM videos", "COPY videos TO '/tmp/hmmr-leak.csv'",
      "ATTACH '/tmp/other.duckdb' AS other", "INSTALL httpfs", "SELECT * FROM read_csv('/etc/passwd')",
-     "SET enable_external_access = true", "CREATE TABLE t AS SELECT 1", "DROP TABLE videos"],
+     "SET enable_external_access = true", "CREATE TABLE t AS SELECT 1", "DROP TABLE videos",
+     "COPY (SELECT * FROM detections) TO '/tmp/hmmr-leak.parquet'", "UPDATE videos SET status = 'x'",
+     "SELECT * FROM read_text('/etc/passwd')", "SELECT * FROM glob('/etc/*')", "LOAD httpfs", "DETACH lake",
+     "SELECT 1; DELETE FROM videos", "EXPORT DATABASE '/tmp/hmmr-export'", "CALL ducklake_expire_snapshots('lake')",
+     "SELECT * FROM ducklake_cleanup_old_files('lake', cleanup_all => true)",
+     "SELECT * FROM sqlite_scan('{home}/catalog.sqlite', 'ducklake_snapshot')",
+     "WITH c AS (SELECT * FROM sqlite_query('{home}/catalog.sqlite', 'DELETE FROM ducklake_snapshot')) SELECT * FROM c",
+     "EXPLAIN ANALYZE SELECT * FROM postgres_query('dbname=x', 'SELECT 1')",
+     "SELECT * FROM read_csv('http://127.0.0.1:9/x.csv')"],
 )
-def test_read_only_sql_refuses(settings, sql):
+def test_read_only_sql_refuses(one_video, sql):
+    settings = one_video
+    with pytest.raises(ReadOnlyQueryError, match="read-only"):
+        read_only_query(settings, sql.format(home=settings.home))
+    assert read_only_query(settings, "SELECT count(*) AS n FROM videos").to_pylist() == [{"n": 1}]
+    assert len(list_snapshots(settings)) == 3  # nothing was committed or expired
+    assert not any(Path("/tmp").glob("hmmr-leak*")) and not Path("/tmp/hmmr-export").exists()
+
+
+def test_read_only_sql_still_answers_queries(settings):
     with Lake(settings=settings) as lake:
         _write(lake, "a", 3)
-    with pytest.raises(ReadOnlyQueryError, match="read-only"):
-        read_only_query(settings, sql)
-    assert read_only_query(settings, "SELECT count(*) AS n FROM videos").to_pylist() == [{"n": 1}]
+        lake_file = lake.query("SELECT data_file FROM ducklake_list_files('lake', 'detections')").to_pylist()[0]["data_file"]
+    rows = read_only_query(settings, "WITH s AS (SELECT count(*) AS n FROM ducklake_snapshots('lake')) "
+                                     "SELECT (SELECT n FROM s) AS snaps, count(*) AS rows, list_sum(any_value(kp_x)) AS kx "
+                                     "FROM detections").to_pylist()
+    assert rows == [{"snaps": 3, "rows": 3, "kx": float(sum(range(25)))}]
+    direct = read_only_query(settings, f"SELECT count(*) AS n FROM read_parquet('{lake_file}')").to_pylist()  # inside the warehouse
+    assert direct == [{"n": 3}]
+    plan = read_only_query(settings, "EXPLAIN SELECT * FROM tracks").to_pylist()
+    assert plan and "explain_value" in plan[0]
+
+
+def test_hmmr_sql_command_line_refuses_and_travels_in_time(settings):
+    from typer.testing import CliRunner
+
+    from hmmr.cli import app
+
+    with Lake(settings=settings) as lake:
+        _write(lake, "a", 3)
+        first = current_snapshot(settings)
+        _write(lake, "b", 4)
+    runner = CliRunner()
+    home = ["--home", str(settings.home)]
+    res = runner.invoke(app, ["sql", "INSERT INTO videos (video_id) VALUES ('x')", *home])
+    assert res.exit_code == 2 and "refused" in res.output and "INSERT" in res.output
+    res = runner.invoke(app, ["sql", "SELECT * FROM read_csv('/etc/passwd')", *home])
+    assert res.exit_code == 2 and "refused" in res.output and "root:" not in res.output
+    count = "SELECT count(*) AS n FROM detections"
+    now = runner.invoke(app, ["sql", count, "--format", "csv", *home])
+    then = runner.invoke(app, ["sql", count, "--format", "csv", "--at-version", str(first), *home])
+    assert (now.exit_code, now.output.split(), then.exit_code, then.output.split()) == (0, ["n", "7"], 0, ["n", "3"])
 
 
 def test_query_without_lakehouse_is_a_clear_error(tmp_path):

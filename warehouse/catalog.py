@@ -3,9 +3,19 @@
 The catalog is attached READ_ONLY on a fresh connection, then external access is switched off and the
 configuration locked (measured in stack-notes), and only query statements are accepted: SELECTs over the tables and views work; INSERT,
 DELETE, COPY TO, ATTACH, INSTALL, reading files (``read_csv('/etc/passwd')``) and SET are refused.
+
+Switching external access off does not reach the catalog extensions, whose functions open files and
+servers themselves (``sqlite_scan('/any/file.db', ...)`` reads any SQLite file, ``postgres_query``
+talks to any server), nor DuckLake's maintenance functions called as table functions. So every
+function a query names is looked up in its parse tree (``json_serialize_sql``) and these are refused:
+:data:`REFUSED_PREFIXES`, and every ``ducklake_*`` function but the read-only ones in
+:data:`DUCKLAKE_READERS`.
 """
 
 from __future__ import annotations
+
+import json
+import re
 
 import duckdb
 import pyarrow as pa
@@ -19,6 +29,34 @@ class ReadOnlyQueryError(Exception):
 
 
 ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+REFUSED_PREFIXES = ("sqlite_", "postgres_", "mysql_")
+DUCKLAKE_READERS = frozenset({
+    "ducklake_snapshots", "ducklake_current_snapshot", "ducklake_last_committed_snapshot", "ducklake_table_info",
+    "ducklake_list_files", "ducklake_options", "ducklake_table_changes", "ducklake_table_insertions",
+    "ducklake_table_deletions",
+})
+_EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", re.IGNORECASE)
+
+
+def _function_names(tree) -> set[str]:
+    """Every ``function_name`` in a serialized parse tree (scalar and table functions, any depth)."""
+    if isinstance(tree, dict):
+        names = {tree["function_name"].lower()} if isinstance(tree.get("function_name"), str) else set()
+        return names.union(*(_function_names(v) for v in tree.values()))
+    if isinstance(tree, list):
+        return set().union(*(_function_names(v) for v in tree))
+    return set()
+
+
+def _check_functions(con: duckdb.DuckDBPyConnection, stmt) -> None:
+    query = _EXPLAIN.sub("", stmt.query) if stmt.type == duckdb.StatementType.EXPLAIN else stmt.query
+    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [query]).fetchone()[0])
+    if tree.get("error"):
+        raise ReadOnlyQueryError(f"the SQL interface is read-only and could not check this query: {tree.get('error_message')}")
+    for name in sorted(_function_names(tree)):
+        if name.startswith(REFUSED_PREFIXES) or (name.startswith("ducklake_") and name not in DUCKLAKE_READERS):
+            raise ReadOnlyQueryError(
+                f"the SQL interface is read-only: {name}() is refused (it reaches files, servers or the catalog directly)")
 
 
 def _check_statements(con: duckdb.DuckDBPyConnection, sql: str) -> list:
@@ -34,6 +72,7 @@ def _check_statements(con: duckdb.DuckDBPyConnection, sql: str) -> list:
             raise ReadOnlyQueryError(
                 f"the SQL interface is read-only: {stmt.type.name} statements are refused (only SELECT-style queries run)"
             )
+        _check_functions(con, stmt)
     return statements
 
 

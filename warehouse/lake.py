@@ -109,6 +109,18 @@ def sort_rows(table: str, rows: pa.Table) -> pa.Table:
     return rows.sort_by([(k, "ascending") for k in schemas.SORT_KEYS[table]]) if rows.num_rows > 1 else rows
 
 
+def list_snapshots(settings: Settings) -> pa.Table:
+    """Every snapshot of the lakehouse, oldest first (DuckLake's ``ducklake_snapshots``): id, time,
+    schema version, changes, author and commit message (``video <id>`` for a harvest commit)."""
+    require_lakehouse(settings)
+    con = connect()
+    try:
+        attach(con, settings, read_only=True)
+        return con.execute(f"SELECT * FROM ducklake_snapshots('{ALIAS}') ORDER BY snapshot_id").fetch_arrow_table()
+    finally:
+        con.close()
+
+
 def _is_conflict(exc: Exception) -> bool:
     text = str(exc).lower()
     return "conflict" in text or "database is locked" in text or "busy" in text
@@ -130,8 +142,8 @@ class Lake:
         if not settings.data_path:
             (settings.home / "lake").mkdir(parents=True, exist_ok=True)
         self.con = connect()
-        self._retry(lambda: attach(self.con, settings))
-        self._retry(self._create)
+        self.retry(lambda: attach(self.con, settings))
+        self.retry(self._create)
 
     def __enter__(self) -> Lake:
         return self
@@ -142,7 +154,7 @@ class Lake:
     def close(self) -> None:
         self.con.close()
 
-    def _retry(self, fn):
+    def retry(self, fn):
         """Run ``fn``, retrying with jittered backoff when another writer holds the catalog."""
         for attempt in range(self.max_retries + 1):
             try:
@@ -191,7 +203,7 @@ class Lake:
                 raise ValueError(f"{name}: schema differs from warehouse.schemas:\n{table.schema}\nexpected:\n{expected}")
         payload = {name: sort_rows(name, table) for name, table in payload.items()}
         info = json.dumps({k: video_row.get(k) for k in ("run_id", "status", "detector")}, default=str)
-        self._retry(lambda: self._write(video_row["video_id"], payload, info))
+        self.retry(lambda: self._write(video_row["video_id"], payload, info))
 
     def _write(self, video_id: str, payload: dict[str, pa.Table], info: str) -> None:
         con = self.con

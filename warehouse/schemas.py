@@ -70,7 +70,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("detector", "VARCHAR", "", "2D pose backend"),
         Column("harvested_at", "TIMESTAMP", "UTC", "when the row was written"),
         Column("run_id", "VARCHAR", "", "harvest run that wrote the row"),
-        Column("schema_version", "INTEGER", "", "warehouse schema version of the row"),
+        Column("schema_version", "INTEGER", "", "schema version hmmr wrote the row with (a migration leaves it as it was)"),
     ),
     "shots": (
         _VIDEO_ID,
@@ -121,6 +121,15 @@ TABLES: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+# What one row of each table is (the data dictionary's table headings).
+TABLE_DOCS: dict[str, str] = {
+    "videos": "One row per video, or per source line that gave no video (status says why): source, tags, status, ffprobe facts, counts.",
+    "shots": "One row per shot: the frame range between two scene cuts.",
+    "detections": "One row per person found in a frame: box, score and the 25 HMMR keypoints, in pixels of the decoded frame.",
+    "tracks": "One row per curated track segment (kept or dropped by the HMMR cleaning rules).",
+    "track_frames": "One row per frame of a curated track segment (interpolated where the person was not detected).",
+}
+
 # Order rows are stored in (Lake.write_video sorts every batch this way): one video's rows, and one
 # track's rows within it, sit together in a file, so DuckLake's per-file min/max statistics and
 # Parquet's row-group statistics skip everything else when a query asks for one video or one track.
@@ -138,6 +147,30 @@ VIEWS: dict[str, str] = {
         "SELECT t.*, v.source, v.tags, v.url FROM {db}.tracks t JOIN {db}.videos v USING (video_id) WHERE t.kept"
     ),
     "training_windows": windows_sql(DEFAULT_T, db="{db}"),  # columns documented in warehouse.windows
+}
+
+@dataclass(frozen=True)
+class ViewDoc:
+    """What a view is, for the data dictionary. A view column's unit and meaning come from the first
+    of ``sources`` (tables) holding a column of that name, unless ``columns`` gives them
+    (name -> (unit, description))."""
+
+    description: str
+    sources: tuple[str, ...]
+    columns: dict[str, tuple[str, str]]
+
+
+VIEW_DOCS: dict[str, ViewDoc] = {
+    "curated_tracks": ViewDoc("One row per kept track segment, with its video's source, tags and URL.", ("tracks", "videos"), {}),
+    "training_windows": ViewDoc(
+        f"One row per window of T = {DEFAULT_T} consecutive frames inside a kept track (a track of n frames has "
+        "n - T + 1); warehouse.windows.windows_sql(T) gives the same for another T.",
+        ("tracks", "videos"),
+        {"start_frame": ("frame index", "first frame of the window"),
+         "end_frame": ("frame index", "last frame of the window (inclusive)"),
+         "T": ("frames", "window length"),
+         "visible_fraction": ("0-1", "visible keypoints (confidence >= 0.1) / (25 T); interpolated frames count as 0 visible")},
+    ),
 }
 
 # Tables that hold per-video rows (all of them): a video's rows are replaced together.
