@@ -245,3 +245,33 @@ def test_prefect_yaml_deploys_the_same_deployments(api_url, client, deployed, so
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert read() == before
+
+
+@pytest.fixture
+def dask_scheduler(api_url, tmp_path):
+    """An existing Dask cluster: ``dask scheduler`` and ``dask worker`` processes (2 x 1 thread)
+    whose environment points at the Prefect server, as on machines one scales out to."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = _env(tmp_path / "unused-home", api_url)
+    dask = [sys.executable, "-m", "dask"]
+    scheduler = _start([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], env,
+                       tmp_path / "scheduler.log")
+    workers = _start([*dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"], env,
+                     tmp_path / "workers.log")
+    try:
+        yield address
+    finally:
+        _stop(workers)
+        _stop(scheduler)
+
+
+def test_harvest_on_an_existing_dask_cluster(worker_run, api_url, client, deployed, sources, dask_scheduler, tmp_path):
+    """``hmmr harvest --dask-address``: the videos run in the cluster's worker processes and store the
+    rows of the sequential run."""
+    home = tmp_path / "cluster-home"
+    out = subprocess.run([*HMMR, "harvest", str(sources), "--dask-address", dask_scheduler, "--no-progress"],
+                         env=_env(home, api_url), cwd=REPO, capture_output=True, text=True, timeout=420)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _table_dump(home) == _table_dump(deployed)
+    assert "processed {'download_failed': 1, 'invalid_video': 1, 'ok': 2}" in out.stdout
