@@ -35,11 +35,13 @@ def windows_sql(T: int = DEFAULT_T, db: str = "lake") -> str:
     return (
         "WITH frames AS ("
         " SELECT tf.video_id, tf.track_id, tf.frame, t.end_frame AS track_end,"
-        f" coalesce(len(list_filter(d.kp_conf, lambda c: c >= {VISIBLE_CONF})), 0) AS n_vis"
+        # interpolated frames count 0 here, not in the join's ON: a condition on the outer side alone
+        # turns DuckDB's hash join into a nested loop (measured: 100 s instead of 0.1 s on 126 k frames)
+        f" CASE WHEN tf.interpolated THEN 0 ELSE coalesce(len(list_filter(d.kp_conf, lambda c: c >= {VISIBLE_CONF})), 0) END AS n_vis"
         f" FROM {db}.tracks t"
         f" JOIN {db}.track_frames tf ON tf.video_id = t.video_id AND tf.track_id = t.track_id"
         f" LEFT JOIN {db}.detections d ON d.video_id = tf.video_id AND d.track_id = tf.track_id"
-        " AND d.frame = tf.frame AND NOT tf.interpolated"
+        " AND d.frame = tf.frame"
         " WHERE t.kept),"
         " win AS ("
         " SELECT video_id, track_id, frame AS start_frame, track_end,"
