@@ -8,7 +8,8 @@ this one run:
   the speed-up (target >= 1.7 on 2 cores);
 * whether both runs stored the same rows;
 * Prefect's overhead per task run: the wall time of an empty task, timed over many calls, times the
-  number of task runs a harvest makes (target < 50 ms per task).
+  number of task runs a harvest makes (target < 50 ms per task);
+* the machine's load average around each harvest: other work on the machine skews the timings.
 
 Both harvests run on a warm Prefect API (the ephemeral server that ``hmmr harvest`` uses, or
 ``PREFECT_API_URL``). Do not run it beside other heavy work: on 2 cores the numbers would be skewed.
@@ -22,15 +23,19 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from hmmr.prefect_env import configure
+REPO = Path(__file__).resolve().parents[1]
+if sys.path[0] == str(REPO / "benchmarks"):  # run as a script: benchmarks/warehouse.py would shadow the package
+    sys.path[0] = str(REPO)
+
+from hmmr.prefect_env import configure  # noqa: E402
 
 configure()
 
-REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 TABLES = ("videos", "shots", "detections", "tracks", "track_frames")
 VARIANTS = {  # name: (sample it is made from, ffmpeg video filter)
@@ -80,9 +85,12 @@ def harvest_wall(sources: Path, home: Path, workers: int) -> tuple[float, dict, 
 
     from flows.harvest import harvest
 
+    load_before = os.getloadavg()[0]
     t = time.perf_counter()
     state = harvest(sources=str(sources), home=str(home), progress=False, workers=workers, return_state=True)
     wall = time.perf_counter() - t
+    print(f"  harvest workers={workers}: {wall:.1f} s; 1-min load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after")
     flow_run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
         n_tasks = len(client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))))
