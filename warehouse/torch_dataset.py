@@ -39,13 +39,13 @@ from warehouse.frame_window import VideoIndex, read_frames
 from warehouse.windows import DEFAULT_T, windows_sql
 
 _TRACK_SQL = f"""
-SELECT tf.frame, tf.center_x, tf.center_y, tf.scale, d.frame IS NOT NULL AS has_detection,
+WITH tf AS (SELECT frame, center_x, center_y, scale, interpolated FROM {lake.ALIAS}.track_frames
+            WHERE video_id = $video_id AND track_id = $track_id),
+     d AS (SELECT frame, x0, y0, x1, y1, kp_x, kp_y, kp_conf FROM {lake.ALIAS}.detections
+           WHERE video_id = $video_id AND track_id = $track_id)
+SELECT tf.frame, tf.center_x, tf.center_y, tf.scale, d.frame IS NOT NULL AND NOT tf.interpolated AS has_detection,
        d.x0, d.y0, d.x1, d.y1, d.kp_x, d.kp_y, d.kp_conf
-FROM {lake.ALIAS}.tracks t
-JOIN {lake.ALIAS}.track_frames tf ON tf.video_id = t.video_id AND tf.track_id = t.track_id
-LEFT JOIN {lake.ALIAS}.detections d ON d.video_id = tf.video_id AND d.track_id = tf.track_id
-     AND d.frame = tf.frame AND NOT tf.interpolated
-WHERE t.video_id = ? AND t.track_id = ?
+FROM tf LEFT JOIN d USING (frame)
 ORDER BY tf.frame
 """
 _VIDEO_SQL = f"SELECT raw_path, fps FROM {lake.ALIAS}.videos WHERE video_id = ?"
@@ -132,16 +132,17 @@ class WindowDataset(Dataset):
         if key in self._tracks:
             self._tracks.move_to_end(key)
             return self._tracks[key]
-        t = self._connection().execute(_TRACK_SQL, [video_id, track_id]).fetch_arrow_table()
+        t = self._connection().execute(_TRACK_SQL, {"video_id": video_id, "track_id": track_id}).fetch_arrow_table()
         has = t.column("has_detection").to_numpy(zero_copy_only=False)
+        present = t.filter(t.column("has_detection"))
         kps = np.zeros((len(has), 25, 3), np.float32)
-        for i, name in enumerate(("kp_x", "kp_y", "kp_conf")):  # NULL lists (no detection) are skipped by flatten
-            kps[has, :, i] = t.column(name).combine_chunks().flatten().to_numpy().reshape(-1, 25)
-        boxes = np.stack([t.column(c).to_numpy(zero_copy_only=False) for c in ("x0", "y0", "x1", "y1")], 1)
+        for i, name in enumerate(("kp_x", "kp_y", "kp_conf")):
+            kps[has, :, i] = present.column(name).combine_chunks().flatten().to_numpy().reshape(-1, 25)
+        boxes = np.zeros((len(has), 4), np.float32)
+        boxes[has] = np.stack([present.column(c).to_numpy() for c in ("x0", "y0", "x1", "y1")], 1)
         track = _Track(frames=t.column("frame").to_numpy().astype(np.int64),
                        center=np.stack([t.column("center_x").to_numpy(), t.column("center_y").to_numpy()], 1),
-                       scale=t.column("scale").to_numpy(), has_det=has,
-                       boxes=np.nan_to_num(boxes.astype(np.float32)), kps=kps)
+                       scale=t.column("scale").to_numpy(), has_det=has, boxes=boxes, kps=kps)
         self._tracks[key] = track
         if len(self._tracks) > self.track_cache:
             self._tracks.popitem(last=False)
