@@ -90,7 +90,9 @@ class WindowDataset(Dataset):
         missing = {"video_id", "track_id", "start_frame", "end_frame"} - set(table.column_names)
         if missing:
             raise ValueError(f"the query must return video_id, track_id, start_frame, end_frame; missing {sorted(missing)}")
-        self.video_ids = table.column("video_id").to_pylist()
+        videos = table.column("video_id").combine_chunks().dictionary_encode()  # no per-window Python objects
+        self._video_names = videos.dictionary.to_pylist()  # (fork workers copy-on-write no refcounts)
+        self._video_codes = videos.indices.to_numpy().astype(np.int32)
         self.track_ids = table.column("track_id").to_numpy().astype(np.int64)
         self.starts = table.column("start_frame").to_numpy().astype(np.int64)
         lengths = table.column("end_frame").to_numpy() - self.starts + 1
@@ -115,6 +117,10 @@ class WindowDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.starts)
+
+    def window(self, index: int) -> tuple[str, int, int]:
+        """``(video_id, track_id, start_frame)`` of item ``index``."""
+        return self._video_names[self._video_codes[index]], int(self.track_ids[index]), int(self.starts[index])
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -163,7 +169,7 @@ class WindowDataset(Dataset):
         return self.augment.draw(np.random.default_rng([self.seed, self.epoch, index]))
 
     def __getitem__(self, index: int) -> dict:
-        video_id, track_id, start = self.video_ids[index], int(self.track_ids[index]), int(self.starts[index])
+        video_id, track_id, start = self.window(index)
         track = self._track(video_id, track_id)
         i = int(np.searchsorted(track.frames, start))
         sl = slice(i, i + self.T)
