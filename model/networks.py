@@ -3,7 +3,7 @@
 Shapes: B sequences of T frames; phi / Phi are ``(B, T, 2048)``; theta is ``(B, T, 85)`` =
 camera (3: s, tx, ty) + pose (72: 24 joints x axis-angle, SMPL order) + shape (10).
 
-* :class:`ResNet50` — per-frame image encoder, ``(N, 3, 224, 224)`` -> ``(N, 2048)``, with
+* :class:`ResNet50` — per-frame image encoder, ``(N, 3, 224, 224)`` in [0, 1] -> ``(N, 2048)``, with
   torchvision's parameter names so a user's ImageNet / HMR weights file loads as it is;
 * :class:`KeypointEncoder` — per-frame encoder of the 25 x 3 keypoints -> 2048 (trains on
   pseudo-ground-truth 2D alone, on CPU);
@@ -56,12 +56,15 @@ class _Bottleneck(nn.Module):
 
 
 class ResNet50(nn.Module):
-    """ResNet-50 without its classifier: ``(N, 3, H, W)`` images (ImageNet-normalised) -> ``(N, 2048)``
-    average-pooled features. Parameter names match torchvision's ``resnet50`` (its ``fc.*`` are ignored
-    by :meth:`load_weights`), so pretrained weights are a file the user supplies."""
+    """ResNet-50 without its classifier: ``(N, 3, H, W)`` RGB images in [0, 1] -> ``(N, 2048)``
+    average-pooled features (the ImageNet mean/std normalisation is done here). Parameter names match
+    torchvision's ``resnet50`` (its ``fc.*`` are ignored by :meth:`load_weights`), so pretrained weights
+    are a file the user supplies."""
 
     def __init__(self):
         super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
@@ -75,7 +78,7 @@ class ResNet50(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
+        x = self.maxpool(self.relu(self.bn1(self.conv1((images - self.mean) / self.std))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.avgpool(x), 1)
 

@@ -6,6 +6,7 @@ flow (``flows/train.py``) feeds it batches from the warehouse and logs what it r
 A batch is a dict of tensors (the warehouse ``WindowDataset`` items, stacked):
 
 * ``kps`` ``(B, T, 25, 3)``: HMMR-25 keypoints in the 224 crop normalised to [-1, 1], and confidence;
+* ``images`` ``(B, T, 3, 224, 224)``: the RGB crops in [0, 1], for the ResNet-50 encoder;
 * optional 3D supervision: ``joints_3d`` ``(B, T, 14, 3)`` LSP joints (ankles in slots 0 and 5), metres,
   with ``has_3d`` ``(B,)``, and SMPL
   parameters ``pose`` ``(B, T, 72)`` / ``shape`` ``(B, 10)`` with ``has_smpl`` ``(B,)``.
@@ -82,6 +83,11 @@ class Trainer:
         self.step_count = 0
         self.amp = self.device.type == "cuda"  # mixed precision (bfloat16) on GPU
 
+    def inputs(self, batch: dict) -> torch.Tensor:
+        """What the per-frame encoder reads: ``images`` ``(B, T, 3, 224, 224)`` for the ResNet-50,
+        else the keypoints."""
+        return batch["images"] if self.cfg.encoder == "resnet50" else batch["kps"]
+
     # -- losses --------------------------------------------------------------------------------
     def _frames(self, theta: torch.Tensor) -> _Frames:
         b, t = theta.shape[:2]
@@ -122,7 +128,7 @@ class Trainer:
     def losses(self, batch: dict, pred: Predictions | None = None) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
         """Weighted encoder losses (``total`` is their sum) and the predicted rotations the
         discriminator judges."""
-        pred = pred if pred is not None else self.model(batch["kps"])
+        pred = pred if pred is not None else self.model(self.inputs(batch))
         w = self.cfg.weights
         out: dict[str, torch.Tensor] = {}
         fakes = []
@@ -156,7 +162,7 @@ class Trainer:
         self.model.train()
         batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            pred = self.model(batch["kps"])
+            pred = self.model(self.inputs(batch))
             out, fakes = self.losses(batch, pred)
         self.opt.zero_grad(set_to_none=True)
         out["total"].backward()
