@@ -221,7 +221,8 @@ def harvest(
     todo = [(ref, row) for ref, row in work if row["video_id"] not in done]
     skipped = len(work) - len(todo)
     logger.info("%d videos from %s: %d to do, %d already harvested", len(work), sources, len(todo), skipped)
-    tracker = harvest_report.Progress(total=len(todo), run_id=run_id)
+    tracker = harvest_report.Progress(total=len(todo), key="harvest-progress",
+                                      description=f"Harvest {run_id}: share of its {len(todo)} videos finished")
     for ref, row in todo:
         if ref is None:  # a source that never became a downloadable video
             store_video(row["video_id"], row, {}, settings)

@@ -16,20 +16,20 @@ MAX_VIDEO_ROWS = 200  # per-video lines in the artifact; the status table always
 
 
 class Progress:
-    """The run's progress artifact: percent of this run's videos finished (stored, failed or not)."""
+    """A run's progress artifact (``key``), from 0 to 100 percent of ``total`` units of work."""
 
-    def __init__(self, *, total: int, run_id: str):
+    def __init__(self, *, total: int, key: str, description: str):
         self.total = total
         self.done = 0
-        self.artifact_id = create_progress_artifact(
-            progress=100.0 if total == 0 else 0.0,
-            key="harvest-progress",
-            description=f"Harvest {run_id}: share of its {total} videos finished",
-        )
+        self.artifact_id = create_progress_artifact(progress=100.0 if total == 0 else 0.0, key=key, description=description)
 
     def step(self) -> None:
+        """One more unit done."""
         self.done += 1
-        update_progress_artifact(self.artifact_id, progress=100.0 * self.done / max(self.total, 1))
+        self.set(100.0 * self.done / max(self.total, 1))
+
+    def set(self, percent: float) -> None:
+        update_progress_artifact(self.artifact_id, progress=min(100.0, percent))
 
 
 def _md(text) -> str:
