@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hmmr import cli_dataset, cli_orchestration, cli_warehouse
+from hmmr import cli_body
 from hmmr.prefect_env import configure
 
 configure()
@@ -249,6 +250,7 @@ def demo(home: HomeOpt = None) -> None:
 
 
 cli_orchestration.register(app)
+cli_body.register(app)
 cli_dataset.register(app, import_app)
 cli_warehouse.register(app)
 
