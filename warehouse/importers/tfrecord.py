@@ -36,6 +36,7 @@ from pathlib import Path
 import google_crc32c
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
 
 from hmmr.config import Settings
 from warehouse.importers.ground_truth import AnnotatedPerson, AnnotatedVideo, ImportedVideo, store
@@ -109,7 +110,7 @@ def parse_example(data: bytes) -> dict[str, list]:
     ex = Example()
     try:
         ex.ParseFromString(data)
-    except Exception as exc:  # protobuf raises its own DecodeError subclasses per backend
+    except DecodeError as exc:
         raise TFRecordError(f"not a tf.train.Example ({exc})") from exc
     out = {}
     for key, feat in ex.features.feature.items():
