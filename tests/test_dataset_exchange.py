@@ -19,7 +19,7 @@ import pytest
 from hmmr.config import Settings
 from warehouse.catalog import ReadOnlyQueryError, read_only_query
 from warehouse.exchange.crops import crop, crop_matrix
-from warehouse.exchange.dataset import TABLES, DatasetError, export_dataset, import_dataset, verify_dataset
+from warehouse.exchange.dataset import TABLES, DatasetError, export_dataset, import_dataset, sha256_file, verify_dataset
 from warehouse.importers.openpose import import_openpose
 from warehouse.lake import current_snapshot
 
@@ -153,3 +153,24 @@ def test_export_refusals(source_home, tmp_path):
     with pytest.raises(DatasetError, match="not empty"):
         export_dataset(settings, QUERY, tmp_path / "full")
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_older_schema_dataset_is_migrated_on_import_newer_refused(exported, tmp_path):
+    """A schema-1 dataset (no detections.track_id) gets the column from the lakehouse's migration."""
+    old = tmp_path / "v1"
+    shutil.copytree(exported, old)
+    full = pq.read_table(exported / "detections.parquet")
+    pq.write_table(full.drop_columns(["track_id"]), old / "detections.parquet")
+    m = json.loads((old / "manifest.json").read_text())
+    m["schema_version"] = 1
+    m["files"]["detections.parquet"] = {"sha256": sha256_file(old / "detections.parquet"),
+                                        "bytes": (old / "detections.parquet").stat().st_size}
+    (old / "manifest.json").write_text(json.dumps(m))
+    home = tmp_path / "home"
+    import_dataset(old, Settings(home=home))
+    got = read_only_query(Settings(home=home), "SELECT * FROM detections ORDER BY video_id, track_id, frame, det_idx")
+    assert got.to_pylist() == full.to_pylist() and None not in got.column("track_id").to_pylist()
+    m["schema_version"] = 99
+    (old / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(DatasetError, match="newer than this hmmr"):
+        import_dataset(old, Settings(home=tmp_path / "h2"))

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hmmr.config import Settings
-from warehouse import schemas
+from warehouse import migrations, schemas
 from warehouse.catalog import read_only_query
 from warehouse.exchange import crops as crops_mod
 from warehouse.lake import ALIAS, Lake, attach, connect, current_snapshot
@@ -173,19 +174,21 @@ def verify_dataset(folder: Path) -> dict:
 
 def import_dataset(folder: Path, settings: Settings, *, replace: bool = False) -> ImportSummary:
     """Verify ``folder`` and write its rows into the lakehouse of ``settings``, one transaction per
-    video (the same path a harvest writes through). Refuses (:class:`DatasetError`) a dataset of
-    another schema version, and videos already in the lakehouse unless ``replace`` (their rows are
+    video (the same path a harvest writes through). A dataset of an older schema version is brought
+    up to date with the lakehouse's migrations first. Refuses (:class:`DatasetError`) a dataset of a
+    newer schema version, and videos already in the lakehouse unless ``replace`` (their rows are
     then replaced by the dataset's, which may hold fewer tracks than the stored video)."""
     folder = Path(folder)
     manifest = verify_dataset(folder)
-    if manifest["schema_version"] != schemas.SCHEMA_VERSION:
-        raise DatasetError(f"the dataset has schema version {manifest['schema_version']}, this warehouse {schemas.SCHEMA_VERSION}")
-    tables = {}
-    for name in TABLES:
-        table = pq.read_table(folder / manifest["tables"][name]["file"])
+    version = int(manifest["schema_version"])
+    if version > schemas.SCHEMA_VERSION:
+        raise DatasetError(f"the dataset has schema version {version}, newer than this hmmr's {schemas.SCHEMA_VERSION}: upgrade hmmr")
+    tables = {name: pq.read_table(folder / manifest["tables"][name]["file"]) for name in TABLES}
+    if version < schemas.SCHEMA_VERSION:
+        tables = _upgrade(tables, version)
+    for name, table in tables.items():
         if not table.schema.equals(schemas.arrow_schema(name), check_metadata=False):
             raise DatasetError(f"{name}: columns differ from warehouse.schemas:\n{table.schema}")
-        tables[name] = table
     with Lake(settings=settings) as lake:
         video_ids = tables["videos"].column("video_id").to_pylist()
         present = lake.done_video_ids() & set(video_ids)
@@ -199,6 +202,32 @@ def import_dataset(folder: Path, settings: Settings, *, replace: bool = False) -
             lake.write_video(row, parts)
     return ImportSummary(snapshot_id=manifest["snapshot_id"], rows={n: t.num_rows for n, t in tables.items()},
                          videos=len(video_ids), replaced=len(present))
+
+
+def _upgrade(tables: dict[str, pa.Table], version: int) -> dict[str, pa.Table]:
+    """Tables of a dataset written with schema ``version``, brought to the current schema by the
+    lakehouse's own migration steps (:mod:`warehouse.migrations`), run on an in-memory DuckDB copy."""
+    try:
+        steps = migrations.pending(version)
+    except ValueError as exc:
+        raise DatasetError(f"the dataset has schema version {version}: {exc}") from exc
+    con = duckdb.connect()
+    try:
+        for name, table in tables.items():
+            con.register("_in", table)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _in")
+            con.unregister("_in")
+        for step in steps:
+            for sql in step.statements:
+                con.execute(sql.format(db="memory"))
+        out = {}
+        for name in tables:
+            cols = ", ".join(schemas.column_names(name))
+            order = ", ".join(schemas.SORT_KEYS[name])
+            out[name] = con.execute(f"SELECT {cols} FROM {name} ORDER BY {order}").fetch_arrow_table().cast(schemas.arrow_schema(name))
+        return out
+    finally:
+        con.close()
 
 
 def _video_slices(table: pa.Table) -> dict[str, tuple[int, int]]:
