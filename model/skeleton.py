@@ -2,10 +2,15 @@
 
 Training evaluates the body model several times per step (present frame, the past/future heads, the
 hallucinated strips) for B x T bodies. Skinning every vertex (6,890 for SMPL, 13,718 for the open
-model) only to read 25 keypoints off them is most of that cost, so :class:`KeypointSkeleton` skins
-only the vertices the keypoint regressor reads. It is exact: the same linear blend skinning as
-``smplx.lbs.lbs`` (shape blend shapes, the joint regressor on the shaped template, pose blend
-shapes, rigid transforms along the kinematic tree), restricted to those vertices.
+model) only to read 25 keypoints off them is most of that cost. Linear blend skinning is linear in
+the vertices, so a keypoint that is a fixed blend of vertices is the same blend of skinned points:
+
+    kp_k = sum_s r_ks sum_j w_sj T_j [v_s(beta, theta); 1] = sum_j T_j sum_s r_ks w_sj [v_s; 1]
+
+and ``sum_s r_ks w_sj v_s`` is linear in the shape coefficients and in the pose-blend features. So
+:class:`KeypointSkeleton` precomputes, per keypoint and joint, that blended rest point (its template,
+shape and pose-blend parts) and at run time applies the 24 joint transforms to 25 x 24 points. It is
+exact: the same computation as ``smplx.lbs.lbs`` followed by the keypoint regressor, reordered.
 """
 
 from __future__ import annotations
@@ -27,37 +32,36 @@ class KeypointSkeleton(nn.Module):
 
     def __init__(self, body: nn.Module, vertex_weights: torch.Tensor, joint_weights: torch.Tensor | None = None):
         super().__init__()
-        reg = torch.as_tensor(vertex_weights, dtype=torch.float32)
-        support = (reg.abs().sum(0) > 0).nonzero().flatten()
-        self.register_buffer("regressor", reg[:, support])  # (K, S)
-        jw = torch.zeros(reg.shape[0], 24) if joint_weights is None else torch.as_tensor(joint_weights, dtype=torch.float32)
-        self.register_buffer("joint_weights", jw)  # (K, 24)
-        v = body.v_template.float()  # (V, 3)
-        shapedirs = body.shapedirs.float()[..., :10]  # (V, 3, 10)
-        j_reg = body.J_regressor.float()  # (24, V)
-        self.register_buffer("v_template", v[support])  # (S, 3)
-        self.register_buffer("shapedirs", shapedirs[support])  # (S, 3, 10)
-        self.register_buffer("j_template", j_reg @ v)  # (24, 3): joints of the shaped template are
-        self.register_buffer("j_shapedirs", torch.einsum("jv,vcb->jcb", j_reg, shapedirs))  # linear in betas
-        posedirs = body.posedirs.float().reshape(-1, v.shape[0], 3)  # (207, V, 3)
-        self.register_buffer("posedirs", posedirs[:, support])  # (207, S, 3)
-        self.register_buffer("weights", body.lbs_weights.float()[support])  # (S, 24)
+        reg = torch.as_tensor(vertex_weights, dtype=torch.float64)
+        k = reg.shape[0]
+        jw = torch.zeros(k, 24) if joint_weights is None else torch.as_tensor(joint_weights, dtype=torch.float32)
+        v = body.v_template.double()  # (V, 3)
+        shapedirs = body.shapedirs.double()[..., :10]  # (V, 3, 10)
+        j_reg = body.J_regressor.double()  # (24, V)
+        rw = torch.einsum("kv,vj->kjv", reg, body.lbs_weights.double())  # (K, 24, V): r_ks * w_sj
+        posedirs = body.posedirs.double().reshape(-1, v.shape[0], 3)  # (207, V, 3)
+        self.register_buffer("joint_weights", jw)
+        self.register_buffer("j_template", (j_reg @ v).float())  # (24, 3): joints of the shaped template
+        self.register_buffer("j_shapedirs", torch.einsum("jv,vcb->jcb", j_reg, shapedirs).float())  # are linear in betas
+        self.register_buffer("weight", rw.sum(-1).float())  # (K, 24): blended skinning weight (the homogeneous 1)
+        self.register_buffer("rest", torch.einsum("kjv,vc->kjc", rw, v).float())  # (K, 24, 3)
+        self.register_buffer("shape", torch.einsum("kjv,vcb->kjcb", rw, shapedirs).float())  # (K, 24, 3, 10)
+        has_pose_blend = bool(posedirs.abs().max() > 0)  # the open model has none
+        self.register_buffer("pose_blend", torch.einsum("kjv,pvc->kjpc", rw, posedirs).float() if has_pose_blend else None)  # (K, 24, 207, 3)
         self.register_buffer("parents", body.parents.clone())
 
     def forward(self, betas: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = betas.shape[0]
-        v_shaped = self.v_template + torch.einsum("scb,nb->nsc", self.shapedirs, betas)
         joints = self.j_template + torch.einsum("jcb,nb->njc", self.j_shapedirs, betas)
         rotmats = batch_rodrigues(pose.reshape(-1, 3)).reshape(n, 24, 3, 3)
-        eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
-        pose_feature = (rotmats[:, 1:] - eye).reshape(n, -1)  # (N, 207)
-        v_posed = v_shaped + torch.einsum("np,psc->nsc", pose_feature, self.posedirs)
+        points = self.rest + torch.einsum("kjcb,nb->nkjc", self.shape, betas)  # (N, K, 24, 3)
+        if self.pose_blend is not None:
+            eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
+            points = points + torch.einsum("kjpc,np->nkjc", self.pose_blend, (rotmats[:, 1:] - eye).reshape(n, -1))
         posed_joints, transforms = batch_rigid_transform(rotmats, joints, self.parents, dtype=pose.dtype)
-        t = torch.einsum("sj,njab->nsab", self.weights, transforms)  # (N, S, 4, 4)
-        v_h = torch.cat([v_posed, torch.ones_like(v_posed[..., :1])], -1)
-        verts = torch.einsum("nsab,nsb->nsa", t, v_h)[..., :3]
-        kps = torch.einsum("ks,nsc->nkc", self.regressor, verts) + torch.einsum("kj,njc->nkc", self.joint_weights, posed_joints)
-        return kps, rotmats
+        rot, trans = transforms[:, :, :3, :3], transforms[:, :, :3, 3]
+        kps = torch.einsum("njab,nkjb->nka", rot, points) + torch.einsum("kj,nja->nka", self.weight, trans)
+        return kps + torch.einsum("kj,njc->nkc", self.joint_weights, posed_joints), rotmats
 
     @classmethod
     def from_body_model(cls, body) -> KeypointSkeleton:
