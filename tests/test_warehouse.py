@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from hmmr.config import Settings
@@ -153,3 +154,30 @@ def test_current_snapshot_names_what_a_reader_saw(settings):
     assert current_snapshot(settings) == first + 1
     seen = read_only_query(settings, "SELECT count(*) AS n FROM detections", at_version=first).to_pylist()
     assert seen == [{"n": 4}]
+
+
+def test_append_videos_is_one_transaction_and_refuses_stored_ids(settings):
+    ids = [f"bulk-{i}" for i in range(3)]
+    batch = {
+        "videos": schemas.to_arrow("videos", {n: [None] * 3 for n in schemas.column_names("videos")} | {"video_id": ids, "status": ["ok"] * 3}),
+        "detections": pa.concat_tables([schemas.to_arrow("detections", _detections(v, 20_000)) for v in reversed(ids)]),
+    }
+    with Lake(settings=settings) as lake:
+        before = lake.snapshots().num_rows
+        lake.append_videos(batch, message="bulk load")
+        assert lake.snapshots().num_rows == before + 1
+        assert lake.snapshots()["commit_message"].to_pylist()[-1] == "bulk load"
+        with pytest.raises(ValueError, match="already stored.*bulk-0"):
+            lake.append_videos({"videos": batch["videos"].slice(0, 1)}, message="again")
+        with pytest.raises(ValueError, match="needs a videos table"):
+            lake.append_videos({"detections": batch["detections"]}, message="no videos")
+        options = {r["option_name"]: r["value"] for r in lake.query("SELECT option_name, value FROM ducklake_options('lake')").to_pylist()}
+        path = lake.query("SELECT data_file FROM ducklake_list_files('lake', 'detections')").to_pylist()[0]["data_file"]
+        groups = lake.query(f"SELECT DISTINCT row_group_id, row_group_num_rows, compression FROM parquet_metadata('{path}') "
+                            "WHERE path_in_schema = 'video_id' ORDER BY 1").to_pylist()
+        order = lake.query(f"SELECT video_id, frame FROM read_parquet('{path}')").to_pylist()
+    assert (options["parquet_compression"], options["parquet_version"], options["parquet_row_group_size"]) == ("zstd", "V2", "16384")
+    assert len(groups) == 4 and max(g["row_group_num_rows"] for g in groups) <= 16384 and {g["compression"] for g in groups} == {"ZSTD"}
+    assert [(r["video_id"], r["frame"]) for r in order] == sorted((v, f) for v in ids for f in range(20_000))
+    assert read_only_query(settings, "SELECT count(*) AS n FROM detections").to_pylist() == [{"n": 60_000}]
+

@@ -36,7 +36,7 @@ def windows_sql(T: int = DEFAULT_T, db: str = "lake") -> str:
         "WITH frames AS ("
         " SELECT tf.video_id, tf.track_id, tf.frame, t.end_frame AS track_end,"
         # interpolated frames count 0 here, not in the join's ON: a condition on the outer side alone
-        # turns DuckDB's hash join into a nested loop (measured: 100 s instead of 0.1 s on 126 k frames)
+        # turns DuckDB's hash join into a nested loop (measured: 7.9 s instead of 0.29 s on 100 videos)
         f" CASE WHEN tf.interpolated THEN 0 ELSE coalesce(len(list_filter(d.kp_conf, lambda c: c >= {VISIBLE_CONF})), 0) END AS n_vis"
         f" FROM {db}.tracks t"
         f" JOIN {db}.track_frames tf ON tf.video_id = t.video_id AND tf.track_id = t.track_id"
