@@ -186,7 +186,7 @@ def test_flip_mirrors_the_crops_and_swaps_the_keypoints(settings):
 
 def test_dataloader_with_two_worker_processes(settings):
     ds = WindowDataset(settings, coords="crop", augment=Augment(), seed=1)
-    first = ds[0]  # the parent has a connection open now; forked workers must not use it
+    first = ds[0]  # the parent has a connection open now; workers get a pickled copy without it
     state = pickle.loads(pickle.dumps(ds))
     assert state._con is None and len(state) == len(ds)
     index = {ds.window(k): k for k in range(len(ds))}
@@ -204,8 +204,14 @@ def test_dataloader_with_two_worker_processes(settings):
     assert order == [b["start_frame"].tolist() for b in window_loader(ds, batch_size=8, num_workers=0, seed=0)]
 
 
-def test_spawned_workers_get_a_pickled_dataset(settings):
-    ds = WindowDataset(settings, "SELECT * FROM training_windows WHERE track_id = 2 AND start_frame < 45")
-    batches = list(window_loader(ds, batch_size=4, shuffle=False, num_workers=2, multiprocessing_context="spawn"))
-    assert [b["start_frame"].tolist() for b in batches] == [[37, 38, 39, 40], [41, 42, 43, 44]]
-    torch.testing.assert_close(batches[1]["kps"][3], ds[7]["kps"], rtol=0, atol=0)
+def test_a_forked_copy_opens_its_own_connection(settings):
+    """A DataLoader started with fork copies an open connection; the Dataset notices the new process."""
+    query = "SELECT * FROM training_windows WHERE track_id IN (1, 2) ORDER BY track_id DESC, start_frame"
+    ds = WindowDataset(settings, query)
+    ds[0]
+    con = ds._con
+    assert ds._connection() is con
+    ds._pid = -1  # as in a forked child: the connection belongs to another process
+    last = ds[len(ds) - 1]  # track 1: not cached yet, read through a new connection
+    assert ds._con is not con
+    torch.testing.assert_close(last["kps"], WindowDataset(settings, query)[len(ds) - 1]["kps"], rtol=0, atol=0)

@@ -22,6 +22,7 @@ An item is a dict:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -195,10 +196,16 @@ class WindowDataset(Dataset):
 
 
 def window_loader(dataset: WindowDataset, *, batch_size: int = 8, shuffle: bool = True, num_workers: int = 2,
-                  seed: int = 0, multiprocessing_context: str | None = None) -> DataLoader:
+                  seed: int = 0, multiprocessing_context: str = "forkserver") -> DataLoader:
     """A DataLoader over ``dataset`` whose workers each open their own lakehouse connection; the
-    shuffle order comes from ``seed``. Batch 8 windows is the paper's. ``multiprocessing_context``:
-    ``"spawn"`` / ``"forkserver"`` to start workers without fork (the Dataset pickles)."""
+    shuffle order comes from ``seed``. Batch 8 windows is the paper's.
+
+    Workers start from a forkserver by default, not by forking this process: a process that has run a
+    Prefect flow or holds DuckDB threads does not fork safely (a forked worker of a process that had run
+    a flow under a Prefect server exited with code 1 at shutdown here). The Dataset is pickled to them.
+    """
+    if num_workers and multiprocessing_context == "forkserver":
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["warehouse.torch_dataset"])
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       generator=torch.Generator().manual_seed(seed),
                       multiprocessing_context=multiprocessing_context if num_workers else None)
