@@ -13,8 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hmmr import cli_dataset, cli_orchestration, cli_warehouse
-from hmmr import cli_body
+from hmmr import cli_body, cli_dataset, cli_model, cli_orchestration, cli_warehouse
 from hmmr.prefect_env import configure
 
 configure()
@@ -250,6 +249,7 @@ def demo(home: HomeOpt = None) -> None:
 
 
 cli_orchestration.register(app)
+cli_model.register(app, HomeOpt)
 cli_body.register(app)
 cli_dataset.register(app, import_app)
 cli_warehouse.register(app)

@@ -1,0 +1,138 @@
+"""The training loop: deterministic batches per step, logs (CSV + TensorBoard), checkpoints, resume.
+
+A run lives in one folder: ``last.pt`` (the latest checkpoint), ``metrics.csv`` (one row per logged
+step: the step, its wall-clock time, every loss), ``tb/`` (TensorBoard). Batch ``s`` is always the same windows with the same
+augmentation: epoch ``e = s // batches_per_epoch`` shuffles with ``(seed, e)``, and the dataset draws its
+augmentation from ``(seed, e, index)``. So a run killed after a checkpoint and resumed computes
+exactly the steps the uninterrupted run would have (rows logged after that checkpoint are replaced).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from model.train import Trainer
+
+CHECKPOINT = "last.pt"
+METRICS = "metrics.csv"
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """steps: total optimisation steps; checkpoint_every / log_every: in steps; seed: batch order and
+    augmentation; num_workers: DataLoader worker processes (0: load in this process)."""
+
+    steps: int = 1000
+    checkpoint_every: int = 200
+    log_every: int = 1
+    seed: int = 0
+    num_workers: int = 0
+
+
+def step_batches(dataset: Dataset, batch_size: int, *, seed: int, start_step: int, num_workers: int = 0) -> Iterator[dict]:
+    """Batches for steps ``start_step, start_step + 1, ...`` (see the module docstring). The dataset
+    needs ``set_epoch`` if it augments; the last partial batch of an epoch is dropped."""
+    per_epoch = len(dataset) // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"{len(dataset)} training windows: fewer than one batch of {batch_size}")
+    step = start_step
+    while True:
+        epoch, first = divmod(step, per_epoch)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        order = np.random.default_rng([seed, epoch]).permutation(len(dataset))
+        batches = [order[b * batch_size:(b + 1) * batch_size].tolist() for b in range(first, per_epoch)]
+        loader = DataLoader(dataset, batch_sampler=batches, num_workers=num_workers)
+        for batch in loader:
+            yield batch
+            step += 1
+
+
+class TrainLog:
+    """``metrics.csv`` and TensorBoard scalars of one run folder, resumed after step ``start_step``
+    (the checkpoint's: its rows stay, later ones are dropped and logged again)."""
+
+    def __init__(self, run_dir: Path, start_step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.path = Path(run_dir) / METRICS
+        rows = self.rows()
+        self.columns = list(rows[0]) if rows else []
+        self._rows = [r for r in rows if int(r["step"]) <= start_step]  # after the checkpoint: redone
+        self._rewrite()
+        self.tb = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=start_step + 1)
+
+    def rows(self) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        with self.path.open() as fh:
+            return list(csv.DictReader(fh))
+
+    def _rewrite(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.columns or ["step"], extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(self._rows)
+        tmp.replace(self.path)
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        """One row: the step, ``wall_s`` (Unix time, for throughput), every loss."""
+        row = {"step": step, "wall_s": f"{time.time():.3f}", **{k: f"{v:.6g}" for k, v in values.items()}}
+        if set(row) - set(self.columns):  # a loss appears (e.g. 3D data): widen the file
+            self.columns = list(dict.fromkeys([*self.columns, *row]))
+            self._rows.append(row)
+            self._rewrite()
+        else:
+            self._rows.append(row)
+            with self.path.open("a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore").writerow(row)
+        for k, v in values.items():
+            self.tb.add_scalar(f"loss/{k}", v, step)
+
+    def close(self) -> None:
+        self.tb.close()
+
+
+def fit(trainer: Trainer, dataset: Dataset, run_dir: Path, cfg: FitConfig, *, resume: bool = True,
+        extra: dict | None = None, on_log: Callable[[int, dict], None] | None = None, progress: bool = True) -> dict:
+    """Train until ``cfg.steps``; resumes from ``run_dir/last.pt`` when it exists (and ``resume``).
+    ``extra`` is stored in every checkpoint (e.g. the warehouse snapshot and query). Returns the last
+    logged losses, with ``step``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / CHECKPOINT
+    if resume and ckpt.is_file():
+        trainer.load(ckpt)
+    else:
+        torch.manual_seed(cfg.seed)
+    start = trainer.step_count
+    log = TrainLog(run_dir, start)
+    last: dict = {"step": start}
+    batches = step_batches(dataset, trainer.cfg.batch_size, seed=cfg.seed, start_step=start, num_workers=cfg.num_workers)
+    try:
+        with tqdm(total=cfg.steps, initial=start, desc="train", unit="step", disable=not progress) as bar:
+            while trainer.step_count < cfg.steps:
+                values = trainer.step(next(batches))
+                step = trainer.step_count  # steps done
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    log.write(step, values)
+                    last = {"step": step, **values}
+                    if on_log:
+                        on_log(step, values)
+                    bar.set_postfix(kp=f"{values['kp']:.3f}", total=f"{values['total']:.3f}")
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    trainer.save(ckpt, extra=extra)
+                bar.update()
+    finally:
+        log.close()
+    return last
