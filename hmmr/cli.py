@@ -186,7 +186,7 @@ def render(
     console.print(f"wrote {out}")
 
 
-import_app = typer.Typer(help="Load keypoints made elsewhere into the harvest tables (then tracked and curated as usual).",
+import_app = typer.Typer(help="Load keypoints made elsewhere into the harvest tables: OpenPose output (tracked and curated as a harvest), annotated datasets (their own tracks).",
                          no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
