@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from smplx.vertex_ids import vertex_ids as SMPLX_VERTEX_IDS
 
-from pose_harvest.keypoints import HMMR25, LSP14
+from pose_harvest.keypoints import HMMR25, HMMR25_TO_LSP14
 
 SMPL_HEAD_TOP_VERTEX = 411
 
@@ -43,8 +43,6 @@ LANDMARK_KEYS = {
     "left_big_toe": "LBigToe", "left_small_toe": "LSmallToe", "left_heel": "LHeel",
     "right_big_toe": "RBigToe", "right_small_toe": "RSmallToe", "right_heel": "RHeel",
 }
-#: LSP-14 joint i is HMMR keypoint LSP_FROM_HMMR[i] (the ankles, not the heels, in slots 0 and 5).
-LSP_FROM_HMMR = np.array([HMMR25.index(name) for name in LSP14.joints])
 
 
 @dataclass(frozen=True)
@@ -84,4 +82,4 @@ def regress_keypoints(vertex_weights: torch.Tensor, joint_weights: torch.Tensor,
 
 def lsp_joints(keypoints: torch.Tensor) -> torch.Tensor:
     """The 14 LSP joints ``(..., 14, 3)`` of HMMR-25 keypoints ``(..., 25, 3)`` (ankles in slots 0 and 5)."""
-    return keypoints[..., torch.as_tensor(LSP_FROM_HMMR, device=keypoints.device), :]
+    return keypoints[..., torch.as_tensor(HMMR25_TO_LSP14, device=keypoints.device), :]
