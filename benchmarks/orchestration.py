@@ -23,14 +23,11 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if sys.path[0] == str(REPO / "benchmarks"):  # run as a script: benchmarks/warehouse.py would shadow the package
-    sys.path[0] = str(REPO)
 
 from hmmr.prefect_env import configure  # noqa: E402
 

@@ -25,7 +25,7 @@ ALIAS = "lake"
 RETRYABLE_STATUSES = ("download_failed", "detector_failed", "failed")  # may succeed on a new try
 EXTENSIONS = ("ducklake", "sqlite", "postgres_scanner", "httpfs")
 # Parquet settings a new lakehouse is created with (DuckLake options, kept in the catalog). Measured on
-# 450 k synthetic detections (benchmarks/warehouse.py): DuckDB's defaults (snappy, v1, row groups of
+# 450 k synthetic detections (benchmarks/lakehouse.py): DuckDB's defaults (snappy, v1, row groups of
 # 122,880 rows) take 321 bytes per detection and 150 ms to read one track; zstd with Parquet v2
 # encodings (byte-stream-split floats) 242 bytes; row groups of 16,384 rows bring the one-track read
 # to 16 ms (the per-row-group min/max statistics skip all but the track's rows) at the same size.

@@ -142,7 +142,7 @@ TABLE_DOCS: dict[str, str] = {
 # * by tag: tags are a JSON object per video, not a column of the big tables.
 # What the queries select by (a video, a track, a frame range) is served by the sort order above with
 # row groups of 16,384 rows (warehouse.lake.PARQUET_OPTIONS): one track's keypoints read in 41 ms
-# out of 6.3 M detections (benchmarks/warehouse.py, on a loaded 2-core machine).
+# out of 6.3 M detections (benchmarks/lakehouse.py, on a loaded 2-core machine).
 SORT_KEYS: dict[str, tuple[str, ...]] = {
     "videos": ("video_id",),
     "shots": ("video_id", "shot_id"),

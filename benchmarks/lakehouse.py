@@ -24,7 +24,7 @@ visible keypoints for the sampled windows only. Measured 2026-12-01 at full size
 machine while other test suites ran (load average 16-40): 1.49 GiB, write 90 s, (a) 45 ms,
 (b) 41 ms, (c) 15.8 s, (c2) 11.2 s, (c3) 1.15 s: only sampling first meets the 2 s target.
 
-    .venv/bin/python benchmarks/warehouse.py [--scale 1.0] [--home DIR] [--batch 2000]
+    .venv/bin/python benchmarks/lakehouse.py [--scale 1.0] [--home DIR] [--batch 2000]
 """
 
 from __future__ import annotations
@@ -32,18 +32,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path and its name would hide the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import numpy as np
-import pyarrow as pa  # noqa: E402
+import pyarrow as pa
 
-from hmmr.config import Settings  # noqa: E402
+from hmmr.config import Settings
 from warehouse import schemas
 from warehouse.lake import ALIAS, Lake, attach, connect, data_path
 from warehouse.windows import DEFAULT_T, windows_sql
