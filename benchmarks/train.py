@@ -52,7 +52,7 @@ def main() -> None:
     from hmmr.config import Settings
     from model.body import load_body_model
     from model.config import HMMRConfig
-    from model.fit import TrainLog
+    from model.fit import read_metrics
     from model.skeleton import KeypointSkeleton
     from model.train import Trainer, pick_device
     from warehouse.importers.openpose import import_openpose
@@ -85,7 +85,7 @@ def main() -> None:
     train(query=query, home=str(home), run_dir=str(run), steps=args.steps + 1, checkpoint_every=args.steps + 1,
           device=str(device), config={"encoder": args.encoder}, progress=False)
     flow_wall = time.perf_counter() - t
-    rows = TrainLog(run, start_step=1 << 62).rows()
+    rows = read_metrics(run)
     per_step_flow = (float(rows[-1]["wall_s"]) - float(rows[0]["wall_s"])) / (len(rows) - 1)  # step 1 is the warm-up
     print(json.dumps({"device": str(device), "encoder": args.encoder, "parameters": params}))
     print(f"open body model load/build: {body_s:.1f} s; {len(data)} windows, batch {cfg.batch_size} x T {cfg.seq_len}")

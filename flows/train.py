@@ -22,7 +22,7 @@ from flows.harvest_report import Progress
 from hmmr.config import Settings
 from model.body import load_body_model
 from model.config import HMMRConfig
-from model.fit import CHECKPOINT, FitConfig, TrainLog, fit
+from model.fit import CHECKPOINT, FitConfig, fit, read_metrics
 from model.skeleton import KeypointSkeleton
 from model.train import Trainer, pick_device
 from warehouse.crops import Augment
@@ -60,7 +60,7 @@ def train_steps(trainer: Trainer, data: WindowDataset, run_dir: Path, until: int
 
 
 def _curves_markdown(run_dir: Path) -> tuple[str, list[dict]]:
-    rows = TrainLog(run_dir, start_step=1 << 62).rows()
+    rows = read_metrics(run_dir)
     keep = rows[:: max(1, len(rows) // CURVE_ROWS)] + ([rows[-1]] if rows else [])
     cols = [c for c in ("step", "total", "kp", "kp_dt-5", "kp_dt+5", "hal_kp", "hallucinate", "const_shape", "shape_prior") if rows and c in rows[0]]
     table = [dict((c, r.get(c)) for c in cols) for r in dict((r["step"], r) for r in keep).values()]

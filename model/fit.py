@@ -57,6 +57,15 @@ def step_batches(dataset: Dataset, batch_size: int, *, seed: int, start_step: in
             step += 1
 
 
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The rows of a run's ``metrics.csv`` (strings, as written), oldest first; [] before the first."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return []
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
 class TrainLog:
     """``metrics.csv`` and TensorBoard scalars of one run folder, resumed after step ``start_step``
     (the checkpoint's: its rows stay, later ones are dropped and logged again)."""
@@ -65,17 +74,11 @@ class TrainLog:
         from torch.utils.tensorboard import SummaryWriter
 
         self.path = Path(run_dir) / METRICS
-        rows = self.rows()
+        rows = read_metrics(run_dir)
         self.columns = list(rows[0]) if rows else []
         self._rows = [r for r in rows if int(r["step"]) <= start_step]  # after the checkpoint: redone
         self._rewrite()
         self.tb = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=start_step + 1)
-
-    def rows(self) -> list[dict]:
-        if not self.path.is_file():
-            return []
-        with self.path.open() as fh:
-            return list(csv.DictReader(fh))
 
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(".tmp")
