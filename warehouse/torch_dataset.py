@@ -91,6 +91,8 @@ class WindowDataset(Dataset):
         missing = {"video_id", "track_id", "start_frame", "end_frame"} - set(table.column_names)
         if missing:
             raise ValueError(f"the query must return video_id, track_id, start_frame, end_frame; missing {sorted(missing)}")
+        # a query's row order is not stable across runs (parallel scans); the dataset's index must be
+        table = table.sort_by([("video_id", "ascending"), ("track_id", "ascending"), ("start_frame", "ascending")])
         videos = table.column("video_id").combine_chunks().dictionary_encode()  # no per-window Python objects
         self._video_names = videos.dictionary.to_pylist()  # (fork workers copy-on-write no refcounts)
         self._video_codes = videos.indices.to_numpy().astype(np.int32)
