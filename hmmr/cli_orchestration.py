@@ -87,3 +87,23 @@ def register(app: typer.Typer) -> None:
     """Add these commands to the ``hmmr`` app."""
     app.command()(server)
     app.command()(deploy)
+
+
+def wait_healthy(api: str, proc, timeout_s: float = 120) -> bool:
+    """Poll ``{api}/health`` of a Prefect server started as ``proc`` (a ``subprocess.Popen``) until it
+    answers 200 (True) or ``timeout_s`` passes (False). Raises RuntimeError if the server exits."""
+    import time
+
+    import httpx
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with status {proc.returncode}")
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False

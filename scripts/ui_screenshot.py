@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from hmmr.cli_orchestration import wait_healthy
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -32,20 +34,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_healthy(api: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("prefect server exited")
-        try:
-            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("prefect server did not become healthy")
 
 
 def harvest(work: Path, api: str) -> str:
@@ -84,7 +72,8 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, "-m", "hmmr.cli", "server", "--port", str(port)], env=env, cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_healthy(api, server)
+        if not wait_healthy(api, server):
+            raise SystemExit("prefect server did not become healthy")
         run_id = harvest(work, api)
         url = f"http://127.0.0.1:{port}/runs/flow-run/{run_id}" + (f"?tab={args.tab}" if args.tab else "")
         screenshot(url, args.out, chromium, args.budget_ms)

@@ -25,6 +25,8 @@ from prefect.client.schemas.filters import (
     TaskRunFilterName,
 )
 
+from hmmr.cli_orchestration import wait_healthy
+
 from .conftest import REPO, hmmr_env
 from .test_harvest_flow import _table_dump, q
 
@@ -63,16 +65,11 @@ def api_url(tmp_path_factory) -> str:
                PREFECT_SERVER_TASKS_TAG_CONCURRENCY_SLOT_WAIT_SECONDS="1")  # retry a full tag limit soon
     proc = _start([*HMMR, "server", "--host", "127.0.0.1", "--port", str(port)], env, root / "server.log")
     url = f"http://127.0.0.1:{port}/api"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        assert proc.poll() is None, (root / "server.log").read_text()
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
+    try:
+        healthy = wait_healthy(url, proc)
+    except RuntimeError as exc:
+        pytest.fail(f"{exc}:\n" + (root / "server.log").read_text())
+    if not healthy:
         pytest.fail("prefect server did not become healthy:\n" + (root / "server.log").read_text())
     yield url
     _stop(proc)
