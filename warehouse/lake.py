@@ -211,7 +211,7 @@ class Lake:
         stored sorted by :data:`warehouse.schemas.SORT_KEYS`. The commit is one DuckLake snapshot whose
         commit message names the video (``hmmr warehouse snapshots``).
         """
-        unknown = set(tables) - set(schemas.TABLES) | ({"videos"} & set(tables))
+        unknown = set(tables) - set(schemas.VIDEO_TABLES) | ({"videos"} & set(tables))
         if unknown:
             raise ValueError(f"write_video: unexpected tables {sorted(unknown)}")
         payload = _checked({"videos": schemas.row_to_arrow("videos", video_row), **tables})
@@ -244,7 +244,7 @@ class Lake:
         Raises ValueError when a table is unknown or off-schema, or a video is already stored (use
         :meth:`write_video` to replace one).
         """
-        if "videos" not in tables or set(tables) - set(schemas.TABLES):
+        if "videos" not in tables or set(tables) - set(schemas.VIDEO_TABLES):
             raise ValueError(f"append_videos: needs a videos table and only warehouse tables, got {sorted(tables)}")
         payload = _checked(tables)
         self.retry(lambda: self._append(payload, message))
@@ -259,6 +259,31 @@ class Lake:
         if stored:
             con.execute("ROLLBACK")
             raise ValueError(f"append_videos: already stored: {[r[0] for r in stored]}")
+        self._insert(payload)
+        con.execute("COMMIT")
+
+    def replace_rows(self, tables: dict[str, pa.Table], *, key: str, message: str) -> None:
+        """Write rows of tables that are not per-video (e.g. ``evaluations``, the mocap tables) in one
+        transaction: the stored rows whose ``key`` column holds a value found in the incoming rows are
+        deleted first, so writing the same thing twice leaves one copy. Rows are sorted by
+        :data:`warehouse.schemas.SORT_KEYS`.
+
+        Raises ValueError when a table is unknown, a per-video table, lacks ``key`` or is off-schema.
+        """
+        bad = set(tables) - (set(schemas.TABLES) - set(schemas.VIDEO_TABLES))
+        if bad or any(key not in t.column_names for t in tables.values()):
+            raise ValueError(f"replace_rows: needs non-video warehouse tables with a {key!r} column, got {sorted(tables)}")
+        payload = _checked(tables)
+        self.retry(lambda: self._replace(payload, key, message))
+
+    def _replace(self, payload: dict[str, pa.Table], key: str, message: str) -> None:
+        con = self.con
+        con.execute("BEGIN")
+        con.execute(f"CALL ducklake_set_commit_message('{ALIAS}', 'hmmr', ?)", [message])
+        for name, table in payload.items():
+            con.register("_keys", table.select([key]))
+            con.execute(f"DELETE FROM {ALIAS}.{name} WHERE {key} IN (SELECT {key} FROM _keys)")
+            con.unregister("_keys")
         self._insert(payload)
         con.execute("COMMIT")
 

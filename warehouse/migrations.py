@@ -40,6 +40,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "AND d.frame BETWEEN t.start_frame AND t.end_frame",
         ),
     ),
+    Migration(
+        3,
+        "new tables: " + ", ".join(schemas.tables_added_in(3)),
+        tuple(schemas.create_sql(t, "{db}." + t) for t in schemas.tables_added_in(3)),
+    ),
 )
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from warehouse.windows import DEFAULT_T, windows_sql
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,27 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("n_visible", "INTEGER", "keypoints", "visible keypoints in this frame (0 when interpolated)"),
         Column("interpolated", "BOOLEAN", "", "no detection in this frame: box interpolated"),
     ),
+    "evaluations": (
+        Column("evaluation_id", "VARCHAR", "", "one evaluate run: '<checkpoint sha256>[:12]-<query sha256>[:12]'"),
+        Column("checkpoint", "VARCHAR", "", "path of the evaluated checkpoint"),
+        Column("checkpoint_sha256", "VARCHAR", "", "SHA-256 of the checkpoint file"),
+        Column("step", "INTEGER", "steps", "training step of the checkpoint"),
+        Column("model", "VARCHAR", "", "temporal | single_frame (the model without f_movie)"),
+        Column("query", "VARCHAR", "", "SQL over curated_tracks that chose the evaluated tracks"),
+        Column("data_snapshot", "BIGINT", "", "DuckLake snapshot the tracks were read at"),
+        Column("n_tracks", "INTEGER", "tracks", "tracks evaluated"),
+        Column("n_frames", "INTEGER", "frames", "frames evaluated, over all tracks"),
+        Column("metric", "VARCHAR", "", "pck | accel | mpjpe | pa_mpjpe | accel_error, suffixed _dt{+-k} (dynamics head) "
+               "or _const{+-k} (constant baseline)"),
+        Column("value", "DOUBLE", "metric's unit", "mean over tracks of the per-track mean (the authors' aggregate)"),
+        Column("unit", "VARCHAR", "", "0-1 (pck), mm (mpjpe, pa_mpjpe), mm/frame^2 (accel, accel_error)"),
+        Column("evaluated_at", "TIMESTAMP", "UTC", "when the row was written"),
+    ),
 }
+
+# Schema version each table appeared in: a migration to that version creates it (CREATE TABLE IF
+# NOT EXISTS from the definition above); tables not listed are as old as the lakehouse (version 1).
+ADDED_IN: dict[str, int] = {"evaluations": 3}
 
 # What one row of each table is (the data dictionary's table headings).
 TABLE_DOCS: dict[str, str] = {
@@ -128,6 +148,7 @@ TABLE_DOCS: dict[str, str] = {
     "detections": "One row per person found in a frame: box, score and the 25 HMMR keypoints, in pixels of the decoded frame.",
     "tracks": "One row per curated track segment (kept or dropped by the HMMR cleaning rules).",
     "track_frames": "One row per frame of a curated track segment (interpolated where the person was not detected).",
+    "evaluations": "One row per metric of one evaluate run (hmmr evaluate): checkpoint, data snapshot, metric, value.",
 }
 
 # Order rows are stored in (Lake.write_video sorts every batch this way): one video's rows, and one
@@ -149,6 +170,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "detections": ("video_id", "track_id", "frame", "det_idx"),
     "tracks": ("video_id", "track_id"),
     "track_frames": ("video_id", "track_id", "frame"),
+    "evaluations": ("evaluation_id", "metric"),
 }
 
 # View bodies; ``{db}`` is the attached lakehouse's name.
@@ -183,8 +205,13 @@ VIEW_DOCS: dict[str, ViewDoc] = {
     ),
 }
 
-# Tables that hold per-video rows (all of them): a video's rows are replaced together.
-VIDEO_TABLES = tuple(TABLES)
+# Tables that hold per-video rows: a video's rows are replaced together (Lake.write_video).
+VIDEO_TABLES = ("videos", "shots", "detections", "tracks", "track_frames")
+
+
+def tables_added_in(version: int) -> tuple[str, ...]:
+    """The tables that schema ``version`` added (:data:`ADDED_IN`)."""
+    return tuple(t for t, v in ADDED_IN.items() if v == version)
 
 
 def column_names(table: str) -> list[str]:
