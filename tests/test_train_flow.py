@@ -90,6 +90,26 @@ def test_evaluate_scores_every_head(trained, harvested_home, prefect_harness):
         assert key in m and m[key] == m[key], key  # present and not NaN
     assert 0.0 <= m["pck"] <= 1.0 and m["accel"] > 0
     assert Path(result["written_to"]).is_file()
+    # the same numbers in the warehouse table, one row per metric; evaluating again replaces them
+    from hmmr.config import Settings
+    from warehouse.catalog import read_only_query
+
+    def stored():
+        return read_only_query(Settings(home=harvested_home), "SELECT evaluation_id, metric, value, unit, data_snapshot, n_tracks "
+                               "FROM evaluations ORDER BY metric").to_pylist()
+
+    rows = stored()
+    assert {r["metric"]: r["value"] for r in rows} == pytest.approx(m)
+    assert {r["evaluation_id"] for r in rows} == {result["evaluation_id"]} and rows[0]["n_tracks"] == 2
+    assert {r["unit"] for r in rows if r["metric"].startswith("pck")} == {"0-1"}
+    assert {r["unit"] for r in rows if r["metric"].startswith("accel")} == {"mm/frame^2"}
+    assert rows[0]["data_snapshot"] == result["data_snapshot"]
+    # storing it again (a retried task) leaves one copy
+    from flows.evaluate import store_evaluation
+
+    sha = rows[0]["evaluation_id"].split("-")[0]
+    assert store_evaluation.fn(Settings(home=harvested_home), result, sha + "0" * 52, result["data_snapshot"]) == result["evaluation_id"]
+    assert len(stored()) == len(rows)
 
 
 def test_kill_then_resume_repeats_the_same_losses(harvested_home, tmp_path):

@@ -120,11 +120,11 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("interpolated", "BOOLEAN", "", "no detection in this frame: box interpolated"),
     ),
     "evaluations": (
-        Column("evaluation_id", "VARCHAR", "", "one evaluate run: '<checkpoint sha256>[:12]-<query sha256>[:12]'"),
+        Column("evaluation_id", "VARCHAR", "", "one evaluation: '<checkpoint sha256>[:12]-<query sha256>[:12]-s<data_snapshot>' (re-running it replaces its rows)"),
         Column("checkpoint", "VARCHAR", "", "path of the evaluated checkpoint"),
         Column("checkpoint_sha256", "VARCHAR", "", "SHA-256 of the checkpoint file"),
         Column("step", "INTEGER", "steps", "training step of the checkpoint"),
-        Column("model", "VARCHAR", "", "temporal | single_frame (the model without f_movie)"),
+        Column("model", "VARCHAR", "", "temporal | single-frame (the model without f_movie)"),
         Column("query", "VARCHAR", "", "SQL over curated_tracks that chose the evaluated tracks"),
         Column("data_snapshot", "BIGINT", "", "DuckLake snapshot the tracks were read at"),
         Column("n_tracks", "INTEGER", "tracks", "tracks evaluated"),
