@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from warehouse.windows import DEFAULT_T, windows_sql
+from warehouse.windows import DEFAULT_T, view_sql
 
 SCHEMA_VERSION = 3
 
@@ -29,6 +29,7 @@ class Column:
     unit: str
     description: str
     list_len: int | None = None  # exact length of a list column
+    nullable: bool = False  # a list_len column whose rows may be NULL (None)
 
     @property
     def arrow(self) -> pa.DataType:
@@ -43,6 +44,7 @@ _ARROW = {
 _VIDEO_ID = Column("video_id", "VARCHAR", "", "stable id: '<extractor>:<id>', or 'url:<sha256 of URL>[:16]'")
 _FRAME = Column("frame", "INTEGER", "frame index", "0-based index at the decoded frame rate")
 _KP = "25 values, HMMR-25 keypoint order (pose_harvest.keypoints.HMMR25)"
+_SEQUENCE_ID = Column("sequence_id", "VARCHAR", "", "'<source>:<id>': 'cmu:02_01', '3dpw:<sequence>:<person>', 'h36m:<subject>:<action>'")
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "videos": (
@@ -119,6 +121,14 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("n_visible", "INTEGER", "keypoints", "visible keypoints in this frame (0 when interpolated)"),
         Column("interpolated", "BOOLEAN", "", "no detection in this frame: box interpolated"),
     ),
+    "track_windows": (
+        _VIDEO_ID,
+        Column("track_id", "INTEGER", "", "kept curated segment id"),
+        Column("start_frame", "INTEGER", "frame index", "first frame of the window"),
+        Column("end_frame", "INTEGER", "frame index", "last frame of the window (inclusive)"),
+        Column("T", "INTEGER", "frames", f"window length ({DEFAULT_T})"),
+        Column("visible_fraction", "DOUBLE", "0-1", "visible keypoints (confidence >= 0.1) / (25 T); interpolated frames count as 0 visible"),
+    ),
     "evaluations": (
         Column("evaluation_id", "VARCHAR", "", "one evaluation: '<checkpoint sha256>[:12]-<query sha256>[:12]-s<data_snapshot>' (re-running it replaces its rows)"),
         Column("checkpoint", "VARCHAR", "", "path of the evaluated checkpoint"),
@@ -135,11 +145,48 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("unit", "VARCHAR", "", "0-1 (pck), mm (mpjpe, pa_mpjpe), mm/frame^2 (accel, accel_error)"),
         Column("evaluated_at", "TIMESTAMP", "UTC", "when the row was written"),
     ),
+    "mocap_sequences": (
+        _SEQUENCE_ID,
+        Column("source", "VARCHAR", "", "cmu (or bvh: another BVH file) | 3dpw | h36m"),
+        Column("subject", "VARCHAR", "", "person recorded: CMU subject ('02' of 02_01.bvh), Human3.6M subject ('S9'); "
+               "NULL for 3DPW, whose files do not name their actors"),
+        Column("trial", "VARCHAR", "", "CMU trial ('01' of 02_01.bvh), Human3.6M action ('Walking 1'), 3DPW sequence name"),
+        Column("person", "INTEGER", "", "index of the person in a multi-person 3DPW sequence file; 0 elsewhere"),
+        Column("path", "VARCHAR", "", "file the motion was read from (the joint positions file when there are two)"),
+        Column("sha256", "VARCHAR", "", "SHA-256 of that file"),
+        Column("source_fps", "DOUBLE", "frames/s", "frame rate of the file"),
+        Column("source_frames", "INTEGER", "frames", "frames in the file (a CMU T-pose frame included)"),
+        Column("fps", "DOUBLE", "frames/s", "frame rate of the stored frames (mocap_frames); 30 unless asked otherwise"),
+        Column("n_frames", "INTEGER", "frames", "frames stored in mocap_frames"),
+        Column("skeleton", "VARCHAR", "", "joint set of mocap_frames.joints: cmu (31 CMU joints) | bvh (another BVH skeleton) "
+               "| smpl24 (SMPL's 24 joints) | h36m32 (Human3.6M's 32 joints)"),
+        Column("joint_names", "VARCHAR", "", "JSON list of the J joint names, in mocap_frames.joints order"),
+        Column("joint_parents", "VARCHAR", "", "JSON list of the J parent indices (-1 for the root); NULL when the source has no tree"),
+        Column("gender", "VARCHAR", "", "SMPL body model gender of pose/shape: male | female | neutral; NULL without SMPL parameters"),
+        Column("camera_intrinsics", "VARCHAR", "", "JSON 3 x 3 K (pixels) of the 3DPW camera; NULL elsewhere"),
+        Column("split", "VARCHAR", "", "train | test (held out by subject; 3DPW's own train | validation | test)"),
+        Column("notes", "VARCHAR", "", "what the importer changed, e.g. 'dropped T-pose frame 1', 'resampled 120 -> 30 fps'"),
+        Column("imported_at", "TIMESTAMP", "UTC", "when the row was written"),
+    ),
+    "mocap_frames": (
+        _SEQUENCE_ID,
+        Column("frame", "INTEGER", "frame index", "0-based index at mocap_sequences.fps (3DPW: the image index)"),
+        Column("time_s", "DOUBLE", "seconds", "frame / fps, from the first stored frame"),
+        Column("joints", "FLOAT[]", "metres", "J x 3 values (x, y, z of each joint, mocap_sequences.joint_names order), world "
+               "frame: y-up for BVH and Human3.6M (turned from its z-up), 3DPW's world as its file gives it; "
+               "NULL for a Human3.6M MoSh file without joint positions"),
+        Column("pose", "FLOAT[]", "radians", "72 values: SMPL axis-angle rotations of the 24 joints, global orientation first; "
+               "NULL when the source has no SMPL parameters (CMU)", 72, True),
+        Column("shape", "FLOAT[]", "", "10 SMPL shape coefficients (betas); NULL without SMPL parameters", 10, True),
+        Column("trans", "FLOAT[]", "metres", "3 values: SMPL root translation; NULL without SMPL parameters", 3, True),
+        Column("cam_pose", "FLOAT[]", "metres", "16 values: 3DPW world-to-camera 4 x 4 matrix, row-major; NULL elsewhere", 16, True),
+        Column("valid", "BOOLEAN", "", "3DPW campose_valid (the 3D pose is aligned with the image); NULL elsewhere"),
+    ),
 }
 
 # Schema version each table appeared in: a migration to that version creates it (CREATE TABLE IF
 # NOT EXISTS from the definition above); tables not listed are as old as the lakehouse (version 1).
-ADDED_IN: dict[str, int] = {"evaluations": 3}
+ADDED_IN: dict[str, int] = {"evaluations": 3, "mocap_sequences": 3, "mocap_frames": 3, "track_windows": 3}
 
 # What one row of each table is (the data dictionary's table headings).
 TABLE_DOCS: dict[str, str] = {
@@ -148,7 +195,14 @@ TABLE_DOCS: dict[str, str] = {
     "detections": "One row per person found in a frame: box, score and the 25 HMMR keypoints, in pixels of the decoded frame.",
     "tracks": "One row per curated track segment (kept or dropped by the HMMR cleaning rules).",
     "track_frames": "One row per frame of a curated track segment (interpolated where the person was not detected).",
+    "track_windows": (f"One row per window of T = {DEFAULT_T} frames inside a kept track, derived by Lake from each write's "
+                      "tracks, track_frames and detections (warehouse.windows.window_rows_sql); read through the view "
+                      "training_windows (since v3)."),
     "evaluations": "One row per metric of one evaluate run (hmmr evaluate): checkpoint, data snapshot, metric, value.",
+    "mocap_sequences": "One row per 3D motion sequence of one person (hmmr import bvh / 3dpw / h36m): source, subject, "
+                       "frame rates, joint set, held-out split.",
+    "mocap_frames": "One row per frame of a mocap sequence, resampled to mocap_sequences.fps: 3D joints in metres, and "
+                    "SMPL pose/shape/translation where the source has them.",
 }
 
 # Order rows are stored in (Lake.write_video sorts every batch this way): one video's rows, and one
@@ -170,7 +224,10 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "detections": ("video_id", "track_id", "frame", "det_idx"),
     "tracks": ("video_id", "track_id"),
     "track_frames": ("video_id", "track_id", "frame"),
+    "track_windows": ("video_id", "track_id", "start_frame"),
     "evaluations": ("evaluation_id", "metric"),
+    "mocap_sequences": ("sequence_id",),
+    "mocap_frames": ("sequence_id", "frame"),
 }
 
 # View bodies; ``{db}`` is the attached lakehouse's name.
@@ -178,7 +235,7 @@ VIEWS: dict[str, str] = {
     "curated_tracks": (
         "SELECT t.*, v.source, v.tags, v.url FROM {db}.tracks t JOIN {db}.videos v USING (video_id) WHERE t.kept"
     ),
-    "training_windows": windows_sql(DEFAULT_T, db="{db}"),  # columns documented in warehouse.windows
+    "training_windows": view_sql(db="{db}"),  # columns documented in warehouse.windows
 }
 
 @dataclass(frozen=True)
@@ -206,7 +263,9 @@ VIEW_DOCS: dict[str, ViewDoc] = {
 }
 
 # Tables that hold per-video rows: a video's rows are replaced together (Lake.write_video).
-VIDEO_TABLES = ("videos", "shots", "detections", "tracks", "track_frames")
+VIDEO_TABLES = ("videos", "shots", "detections", "tracks", "track_frames", "track_windows")
+# Per-video tables Lake derives from the others of the same write (callers never pass them).
+DERIVED_TABLES = ("track_windows",)
 
 
 def tables_added_in(version: int) -> tuple[str, ...]:
@@ -254,12 +313,27 @@ def to_arrow(table: str, columns: dict) -> pa.Table:
 
 
 def _fixed_list(table: str, col: Column, values) -> pa.Array:
-    """``(N, list_len)`` numbers as a list<float32> array, without a Python loop."""
-    arr = np.asarray(values, dtype=np.float32) if len(values) else np.zeros((0, col.list_len), np.float32)
-    if arr.ndim != 2 or arr.shape[1] != col.list_len:
-        raise ValueError(f"{table}.{col.name}: expected {col.list_len} values per row, got shape {arr.shape}")
-    offsets = pa.array(np.arange(0, arr.size + 1, col.list_len, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.array(arr.reshape(-1)))
+    if not col.nullable and not isinstance(values, np.ndarray) and any(v is None for v in values):
+        raise ValueError(f"{table}.{col.name}: NULL in a column that needs {col.list_len} values per row")
+    try:
+        return float_lists(values, col.list_len)
+    except ValueError as exc:
+        raise ValueError(f"{table}.{col.name}: {exc}") from None
+
+
+def float_lists(values, width: int) -> pa.Array:
+    """``(N, width)`` numbers as a list<float32> array, without a per-row Python loop; items of a
+    list ``values`` that are None become NULL rows. Raises ValueError unless every row has ``width``
+    values."""
+    mask = None
+    if not isinstance(values, np.ndarray) and any(v is None for v in values):
+        mask = pa.array([v is None for v in values])
+        values = [np.zeros(width) if v is None else v for v in values]
+    arr = np.asarray(values, dtype=np.float32) if len(values) else np.zeros((0, width), np.float32)
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise ValueError(f"expected {width} values per row, got shape {arr.shape}")
+    offsets = pa.array(np.arange(0, arr.size + 1, width, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(arr.reshape(-1)), mask=mask)
 
 
 def row_to_arrow(table: str, row: dict) -> pa.Table:
