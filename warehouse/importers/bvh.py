@@ -19,21 +19,26 @@ whole number of degrees, while the next frame is not (real capture never is), an
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from warehouse.mocap.motion import Motion, resample  # noqa: F401  (resample: part of this module's interface)
+from hmmr.config import Settings
+from warehouse.mocap.motion import Motion, resample
+from warehouse.mocap.tables import ImportResult, MocapFormatError, MocapSequence, file_sha256, import_files
 
 CMU_SCALE = 0.056444  # metres per CMU length unit: (1 / 0.45) inch
 UNITS = {"cmu": CMU_SCALE, "m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254}
 _CMU_MARKERS = {"LHipJoint", "RHipJoint"}
+_CMU_NAME = re.compile(r"^(\d+)_(\d+)$")  # SS_TT.bvh: CMU subject SS, trial TT
 _Z_UP_TO_Y_UP = Rotation.from_euler("x", -90, degrees=True)  # (x, y, z) -> (x, z, -y)
 
 
-class BvhFormatError(ValueError):
+class BvhFormatError(MocapFormatError):
     """The file is not a BVH file this reader understands; the message names the file and the problem."""
 
 
@@ -259,3 +264,46 @@ def _fps(frame_time: float) -> float:
     '.0083333', 120.0005 fps)."""
     fps = 1.0 / frame_time
     return float(round(fps)) if abs(fps - round(fps)) < 0.01 else fps
+
+
+def bvh_files(paths: list[Path]) -> list[Path]:
+    """The files named, with folders expanded to every ``*.bvh`` below them (recursively, name order)."""
+    out = []
+    for p in map(Path, paths):
+        out.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() == ".bvh" and q.is_file()) if p.is_dir() else [p])
+    return out
+
+
+def identify_bvh(path: Path) -> tuple[str, str]:
+    """(source, subject) from the file name: a CMU ``SS_TT.bvh`` is source ``cmu``, subject ``SS``;
+    any other name is source ``bvh`` with the file stem as its subject."""
+    m = _CMU_NAME.match(Path(path).stem)
+    return ("cmu", m.group(1)) if m else ("bvh", Path(path).stem)
+
+
+def read_bvh_sequence(path: Path, *, fps: float = 30.0, scale: float | str | None = None) -> list[MocapSequence]:
+    """One file as a stored sequence: joints by forward kinematics after resampling to ``fps``."""
+    path = Path(path)
+    read = read_bvh_file(path, scale=scale)
+    motion = resample(read.motion, fps)
+    source, subject = identify_bvh(path)
+    m = _CMU_NAME.match(path.stem)
+    notes = [f"{read.scale:g} m per file unit"]
+    if read.rest_frame_dropped:
+        notes.append("dropped the T-pose frame 1")
+    if motion.fps != read.motion.fps:
+        notes.append(f"resampled {read.motion.fps:g} -> {fps:g} fps (slerp)")
+    return [MocapSequence(
+        sequence_id=f"{source}:{path.stem}", source=source, subject=subject, trial=m.group(2) if m else None,
+        path=str(path.resolve()), sha256=file_sha256(path), source_fps=read.motion.fps, source_frames=read.frames_in_file,
+        fps=motion.fps, skeleton="cmu" if _CMU_MARKERS <= set(motion.names) else "bvh", joint_names=motion.names,
+        joint_parents=tuple(int(p) for p in motion.parents), joints=motion.positions(), notes="; ".join(notes),
+    )]
+
+
+def import_bvh(paths: list[Path], settings: Settings, *, fps: float = 30.0, scale: float | str | None = None,
+               test_subjects: list[str] | None = None, progress: Callable[[Path], None] | None = None) -> ImportResult:
+    """Import BVH files and folders into ``mocap_sequences`` / ``mocap_frames``; an unreadable file
+    is reported in the result's ``errors`` and skipped."""
+    return import_files(bvh_files(paths), lambda f: read_bvh_sequence(f, fps=fps, scale=scale), identify=identify_bvh,
+                        settings=settings, test_subjects=test_subjects, progress=progress)
