@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hmmr import cli_body, cli_dataset, cli_model, cli_orchestration, cli_warehouse
+from hmmr import cli_body, cli_dataset, cli_mocap, cli_model, cli_orchestration, cli_warehouse
 from hmmr.prefect_env import configure
 
 configure()
@@ -186,7 +186,7 @@ def render(
     console.print(f"wrote {out}")
 
 
-import_app = typer.Typer(help="Load keypoints made elsewhere into the harvest tables: OpenPose output (tracked and curated as a harvest), annotated datasets (their own tracks).",
+import_app = typer.Typer(help="Load data made elsewhere: 2D keypoints into the harvest tables (OpenPose output, tracked and curated as a harvest; annotated datasets with their own tracks), 3D motion capture into the mocap tables (BVH, 3DPW, Human3.6M).",
                          no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
@@ -252,6 +252,7 @@ cli_orchestration.register(app)
 cli_model.register(app, HomeOpt)
 cli_body.register(app)
 cli_dataset.register(app, import_app)
+cli_mocap.register(import_app)
 cli_warehouse.register(app)
 
 if __name__ == "__main__":
