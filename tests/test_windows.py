@@ -106,6 +106,15 @@ def test_visible_fraction_matches_the_detections_by_hand(gappy):
     assert frac[71] * 500 == pytest.approx(sum(n_vis[f] for f in range(71, 91)))
 
 
+def test_materialised_windows_are_the_computed_ones(recorded, gappy):
+    """The view reads track_windows, which Lake derived at write time: the same rows as windows_sql(20)
+    computes from the frames, for a clean track and one with an interpolated gap."""
+    for home in (recorded, gappy):
+        order = " ORDER BY video_id, track_id, start_frame"
+        assert q(home, "SELECT * FROM training_windows" + order) == q(home, windows_sql(20) + order)
+        assert q(home, "SELECT count(*) AS n FROM track_windows")[0]["n"] == len(q(home, windows_sql(20)))
+
+
 @pytest.mark.parametrize("T", [1, 40, 100])
 def test_windows_sql_for_other_T(recorded, T):
     rows = q(recorded, windows_sql(T))

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from hmmr.config import Settings
 from warehouse import schemas, storage
+from warehouse.windows import DEFAULT_T, window_rows_sql
 
 ALIAS = "lake"
 RETRYABLE_STATUSES = ("download_failed", "detector_failed", "failed")  # may succeed on a new try
@@ -119,6 +120,20 @@ def _checked(payload: dict[str, pa.Table]) -> dict[str, pa.Table]:
     return {name: sort_rows(name, table) for name, table in payload.items()}
 
 
+def _derived(payload: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """``payload`` plus the tables derived from it (:data:`warehouse.schemas.DERIVED_TABLES`): the
+    ``track_windows`` of its kept tracks, computed from its tracks, track frames and detections with
+    the SQL that defines them (:func:`warehouse.windows.window_rows_sql`)."""
+    con = duckdb.connect()
+    try:
+        for name in ("tracks", "track_frames", "detections"):
+            con.register(name, payload.get(name, schemas.to_arrow(name, {c: [] for c in schemas.column_names(name)})))
+        rows = con.execute(window_rows_sql(DEFAULT_T, db="temp.main")).fetch_arrow_table()
+    finally:
+        con.close()
+    return payload | {"track_windows": sort_rows("track_windows", rows.cast(schemas.arrow_schema("track_windows")))}
+
+
 def sort_rows(table: str, rows: pa.Table) -> pa.Table:
     """``rows`` of ``table`` in storage order (:data:`warehouse.schemas.SORT_KEYS`, NULLs last)."""
     return rows.sort_by([(k, "ascending") for k in schemas.SORT_KEYS[table]]) if rows.num_rows > 1 else rows
@@ -211,10 +226,10 @@ class Lake:
         stored sorted by :data:`warehouse.schemas.SORT_KEYS`. The commit is one DuckLake snapshot whose
         commit message names the video (``hmmr warehouse snapshots``).
         """
-        unknown = set(tables) - set(schemas.VIDEO_TABLES) | ({"videos"} & set(tables))
+        unknown = set(tables) - set(schemas.VIDEO_TABLES) | ({"videos", *schemas.DERIVED_TABLES} & set(tables))
         if unknown:
             raise ValueError(f"write_video: unexpected tables {sorted(unknown)}")
-        payload = _checked({"videos": schemas.row_to_arrow("videos", video_row), **tables})
+        payload = _derived(_checked({"videos": schemas.row_to_arrow("videos", video_row), **tables}))
         info = json.dumps({k: video_row.get(k) for k in ("run_id", "status", "detector")}, default=str)
         self.retry(lambda: self._write(video_row["video_id"], payload, info))
 
@@ -244,9 +259,9 @@ class Lake:
         Raises ValueError when a table is unknown or off-schema, or a video is already stored (use
         :meth:`write_video` to replace one).
         """
-        if "videos" not in tables or set(tables) - set(schemas.VIDEO_TABLES):
+        if "videos" not in tables or set(tables) - set(schemas.VIDEO_TABLES) or set(tables) & set(schemas.DERIVED_TABLES):
             raise ValueError(f"append_videos: needs a videos table and only warehouse tables, got {sorted(tables)}")
-        payload = _checked(tables)
+        payload = _derived(_checked(tables))
         self.retry(lambda: self._append(payload, message))
 
     def _append(self, payload: dict[str, pa.Table], message: str) -> None:

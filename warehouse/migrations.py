@@ -16,6 +16,7 @@ import duckdb
 from hmmr.config import Settings
 from warehouse import schemas
 from warehouse.lake import ALIAS, attach, connect, require_lakehouse, stored_schema_version
+from warehouse.windows import DEFAULT_T, window_rows_sql
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         3,
-        "new tables: " + ", ".join(schemas.tables_added_in(3)),
-        tuple(schemas.create_sql(t, "{db}." + t) for t in schemas.tables_added_in(3)),
+        "new tables: " + ", ".join(schemas.tables_added_in(3)) + "; track_windows filled from the stored frames "
+        "(the training_windows view reads it)",
+        tuple(schemas.create_sql(t, "{db}." + t) for t in schemas.tables_added_in(3))
+        + ("INSERT INTO {db}.track_windows " + window_rows_sql(DEFAULT_T, db="{db}"),),
     ),
 )
 

@@ -253,12 +253,10 @@ VIEW_DOCS: dict[str, ViewDoc] = {
     "curated_tracks": ViewDoc("One row per kept track segment, with its video's source, tags and URL.", ("tracks", "videos"), {}),
     "training_windows": ViewDoc(
         f"One row per window of T = {DEFAULT_T} consecutive frames inside a kept track (a track of n frames has "
-        "n - T + 1); warehouse.windows.windows_sql(T) gives the same for another T.",
-        ("tracks", "videos"),
-        {"start_frame": ("frame index", "first frame of the window"),
-         "end_frame": ("frame index", "last frame of the window (inclusive)"),
-         "T": ("frames", "window length"),
-         "visible_fraction": ("0-1", "visible keypoints (confidence >= 0.1) / (25 T); interpolated frames count as 0 visible")},
+        "n - T + 1), with its video's tags: the table track_windows joined with videos; "
+        "warehouse.windows.windows_sql(T) gives the same for another T.",
+        ("track_windows", "videos"),
+        {},
     ),
 }
 

@@ -86,7 +86,8 @@ class WindowDataset(Dataset):
         self.settings, self.T, self.frames, self.coords = settings, int(T), frames, coords
         self.augment, self.seed, self.epoch, self.track_cache = augment, seed, 0, track_cache
         self.snapshot = lake.current_snapshot(settings) if at_version is None else int(at_version)
-        sql = f"WITH training_windows AS ({windows_sql(self.T, db=lake.ALIAS)}) SELECT * FROM ({query})"
+        # T = 20 reads the catalog view (materialised windows); another T computes them from the frames
+        sql = query if self.T == DEFAULT_T else f"WITH training_windows AS ({windows_sql(self.T, db=lake.ALIAS)}) SELECT * FROM ({query})"
         table = read_only_query(settings, sql, at_version=self.snapshot)
         missing = {"video_id", "track_id", "start_frame", "end_frame"} - set(table.column_names)
         if missing:
@@ -211,3 +212,13 @@ def window_loader(dataset: WindowDataset, *, batch_size: int = 8, shuffle: bool 
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       generator=torch.Generator().manual_seed(seed),
                       multiprocessing_context=multiprocessing_context if num_workers else None)
+
+
+def whole_track(settings: Settings, video_id: str, track_id: int, n_frames: int, *, frames: bool = False,
+                at_version: int | None = None) -> dict:
+    """One kept track of ``n_frames`` frames as a single :class:`WindowDataset` item (``coords="crop"``,
+    no augmentation): keypoints in its HMMR crops, the crop ``affine`` of every frame, and with
+    ``frames=True`` the crops themselves."""
+    quoted = video_id.replace("'", "''")
+    query = f"SELECT * FROM training_windows WHERE video_id = '{quoted}' AND track_id = {int(track_id)}"
+    return WindowDataset(settings, query, T=n_frames, frames=frames, coords="crop", at_version=at_version)[0]

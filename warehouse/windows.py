@@ -1,7 +1,6 @@
 """Training windows: every run of T consecutive frames inside a kept track, as SQL.
 
-The catalog view ``training_windows`` is :func:`windows_sql` for T = 20 (the paper's sequence length;
-DuckDB views take no parameters). One row per window:
+One row per window:
 
 | column | unit | meaning |
 |---|---|---|
@@ -15,6 +14,13 @@ DuckDB views take no parameters). One row per window:
 
 A kept track of n frames has n - T + 1 windows (none when n < T). A track's detections are the rows of
 ``detections`` with its ``track_id`` (schema v2: filled from its ``raw_track_id`` inside its frame range).
+
+For the paper's T = 20 the windows are materialised when a video is written: :class:`warehouse.lake.Lake`
+derives the ``track_windows`` rows of each write from the same write's tracks, track frames and
+detections with :func:`window_rows_sql` (schema v3), and the catalog view ``training_windows`` reads
+them (:func:`view_sql`), so sampling 10,000 windows out of millions is a scan of one small table instead
+of a window function over every frame (benchmarks/lakehouse.py). For another T, :func:`windows_sql`
+computes the same rows from the frames (DuckDB views take no parameters).
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ VISIBLE_CONF = CurationConfig().min_conf  # the HMMR visibility threshold (0.1)
 COLUMNS = ("video_id", "track_id", "start_frame", "end_frame", "T", "visible_fraction", "tags")
 
 
-def windows_sql(T: int = DEFAULT_T, db: str = "lake") -> str:
-    """SQL (one SELECT) of all windows of ``T`` frames over the lakehouse attached as ``db``."""
+def window_rows_sql(T: int = DEFAULT_T, db: str = "lake") -> str:
+    """SQL (one SELECT) of the windows of ``T`` frames over the tables of ``db``, without tags: the
+    columns of ``track_windows`` (``video_id, track_id, start_frame, end_frame, T, visible_fraction``)."""
     if int(T) != T or T < 1:
         raise ValueError(f"window length T must be a positive integer, got {T!r}")
     T = int(T)
@@ -49,7 +56,19 @@ def windows_sql(T: int = DEFAULT_T, db: str = "lake") -> str:
         f" ROWS BETWEEN CURRENT ROW AND {T - 1} FOLLOWING) AS n_vis_sum"
         " FROM frames)"
         f" SELECT w.video_id, w.track_id, w.start_frame, w.start_frame + {T - 1} AS end_frame, {T} AS T,"
-        f" CAST(w.n_vis_sum AS DOUBLE) / {len(HMMR25) * T} AS visible_fraction, v.tags"
-        f" FROM win w JOIN {db}.videos v USING (video_id)"
-        f" WHERE w.start_frame + {T - 1} <= w.track_end"
+        f" CAST(w.n_vis_sum AS DOUBLE) / {len(HMMR25) * T} AS visible_fraction"
+        f" FROM win w WHERE w.start_frame + {T - 1} <= w.track_end"
     )
+
+
+def windows_sql(T: int = DEFAULT_T, db: str = "lake") -> str:
+    """SQL (one SELECT) of all windows of ``T`` frames over the lakehouse attached as ``db``, computed
+    from the frames (:data:`COLUMNS`)."""
+    return f"SELECT w.*, v.tags FROM ({window_rows_sql(T, db)}) w JOIN {db}.videos v USING (video_id)"
+
+
+def view_sql(db: str = "lake") -> str:
+    """The ``training_windows`` view: the materialised T = 20 windows (``track_windows``) with their
+    video's tags; the same rows as ``windows_sql(20)``."""
+    return (f"SELECT w.video_id, w.track_id, w.start_frame, w.end_frame, w.T, w.visible_fraction, v.tags"
+            f" FROM {db}.track_windows w JOIN {db}.videos v USING (video_id)")
