@@ -44,7 +44,7 @@ def _run(files: list[Path], run: Callable) -> None:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("importing", total=len(files))
-        result = run(progress=lambda f: bar.update(task, advance=1, description=f.name))
+        result = run(progress=lambda f: bar.update(task, advance=1, description=getattr(f, "name", str(f))))
     table = Table("sequence", "subject", "split", "frames in", "fps in", "frames out", "fps out", title="stored")
     for s in result.sequences:
         table.add_row(s.sequence_id, s.subject or "", s.split or "", str(s.source_frames), f"{s.source_fps:g}",
@@ -81,5 +81,41 @@ def bvh(
                                             progress=progress))
 
 
+def pw3d(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="The 3DPW folder (or sequenceFiles, a split folder, or .pkl files).")],
+    home: HomeOpt = None,
+) -> None:
+    """Import 3DPW sequence files (sequenceFiles/{train,validation,test}/*.pkl): one sequence per person,
+    SMPL pose/shape/translation, 24 SMPL joints, camera poses, at 3DPW's 30 fps; 3DPW's split is kept.
+
+    A file that is not a 3DPW sequence file is reported and skipped (exit code 1).
+    """
+    from warehouse.importers.pw3d import import_3dpw, sequence_files
+
+    files = sequence_files(paths)
+    _run(files, lambda progress: import_3dpw(files, _settings(home), progress=progress))
+
+
+def h36m(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="The Human3.6M folder (S1, S5, ...), or .cdf / MoSh .pkl / .npz files.")],
+    fps: FpsOpt = 30.0,
+    source_fps: Annotated[float, typer.Option(min=1.0, help="Frame rate of MoSh files that do not store one (mocap_framerate).")] = 50.0,
+    test_subjects: TestSubjectsOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Import Human3.6M joint positions (S*/MyPoseFeatures/D3_Positions/*.cdf: 32 joints, mm, z-up, 50 fps)
+    and MoSh SMPL fits (S*/<action>.pkl or .npz), paired by subject and action, in metres and y-up.
+
+    A file that is neither is reported and skipped (exit code 1).
+    """
+    from warehouse.importers.h36m import import_h36m, takes
+
+    found = takes(paths)
+    _run(found, lambda progress: import_h36m(paths, _settings(home), fps=fps, source_fps=source_fps,
+                                             test_subjects=test_subjects, progress=progress))
+
+
 def register(import_app: typer.Typer) -> None:
     import_app.command("bvh")(bvh)
+    import_app.command("3dpw")(pw3d)
+    import_app.command("h36m")(h36m)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,7 @@ from warehouse import schemas
 from warehouse.lake import Lake
 from warehouse.mocap.split import assign_splits
 
+T = TypeVar("T")
 BATCH_SEQUENCES = 32  # sequences per write transaction (a CMU trial at 30 fps is ~1,000 frames)
 
 
@@ -51,7 +53,7 @@ class MocapSequence:
     source_fps: float
     source_frames: int
     fps: float
-    skeleton: str
+    skeleton: str | None
     joint_names: tuple[str, ...]
     joints: np.ndarray | None
     joint_parents: tuple[int, ...] | None = None
@@ -168,12 +170,13 @@ def apply_splits(lake: Lake, source: str, splits: dict[str, str]) -> int:
     return moved
 
 
-def import_files(files: list[Path], read: Callable[[Path], list[MocapSequence]], *,
-                 identify: Callable[[Path], tuple[str, str | None]], settings: Settings,
-                 test_subjects: list[str] | None = None, progress: Callable[[Path], None] | None = None,
+def import_files(files: list[T], read: Callable[[T], list[MocapSequence]], *,
+                 identify: Callable[[T], tuple[str, str | None]], settings: Settings,
+                 test_subjects: list[str] | None = None, progress: Callable[[T], None] | None = None,
                  batch_size: int = BATCH_SEQUENCES) -> ImportResult:
-    """Read every file with ``read`` and store its sequences; a file that raises
-    :class:`MocapFormatError` is reported in ``errors`` and skipped, the rest are stored.
+    """Read every file (a path, or an importer's group of files) with ``read`` and store its
+    sequences; a file that raises :class:`MocapFormatError` is reported in ``errors`` and skipped, the
+    rest are stored.
 
     ``identify(file) -> (source, subject)`` names the file's subject before it is read, so each
     subject's split is decided up front (:func:`warehouse.mocap.split.assign_splits` over the incoming
