@@ -159,8 +159,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("fps", "DOUBLE", "frames/s", "frame rate of the stored frames (mocap_frames); 30 unless asked otherwise"),
         Column("n_frames", "INTEGER", "frames", "frames stored in mocap_frames"),
         Column("skeleton", "VARCHAR", "", "joint set of mocap_frames.joints: cmu (31 CMU joints) | bvh (another BVH skeleton) "
-               "| smpl24 (SMPL's 24 joints) | h36m32 (Human3.6M's 32 joints)"),
-        Column("joint_names", "VARCHAR", "", "JSON list of the J joint names, in mocap_frames.joints order"),
+               "| smpl24 (SMPL's 24 joints) | h36m32 (Human3.6M's 32 joints); NULL when there are no joints (a MoSh fit alone)"),
+        Column("joint_names", "VARCHAR", "", "JSON list of the J joint names, in mocap_frames.joints order ([] without joints)"),
         Column("joint_parents", "VARCHAR", "", "JSON list of the J parent indices (-1 for the root); NULL when the source has no tree"),
         Column("gender", "VARCHAR", "", "SMPL body model gender of pose/shape: male | female | neutral; NULL without SMPL parameters"),
         Column("camera_intrinsics", "VARCHAR", "", "JSON 3 x 3 K (pixels) of the 3DPW camera; NULL elsewhere"),
