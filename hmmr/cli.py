@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hmmr import cli_body, cli_dataset, cli_mocap, cli_model, cli_orchestration, cli_warehouse
+from hmmr import cli_body, cli_dataset, cli_mocap, cli_model, cli_orchestration, cli_predict, cli_warehouse
+from hmmr import cli_export, cli_plots
 from hmmr.prefect_env import configure
 
 configure()
@@ -129,11 +130,10 @@ def render(
 ) -> None:
     """Draw a harvested video's people (skeletons, boxes, track ids) from the lakehouse."""
     import cv2
-    import ffmpeg
     import numpy as np
 
     from pose_harvest.render import draw_people
-    from pose_harvest.video import FrameStream, probe
+    from pose_harvest.video import FrameStream, VideoWriter, probe
     from warehouse.catalog import read_only_query
 
     settings = _settings(home)
@@ -171,18 +171,13 @@ def render(
             console.print(f"[red]the video has no frame {frame}[/red]")
             raise typer.Exit(1)
     else:
-        writer = (
-            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{info.width}x{info.height}", framerate=fps)
-            .output(str(out), pix_fmt="yuv420p", vcodec="libx264", crf=23, r=fps)
-            .overwrite_output()
-            .run_async(pipe_stdin=True, quiet=True)
-        )
-        for index, rgb in stream:
-            writer.stdin.write(drawn(index, rgb).tobytes())
-        writer.stdin.close()
-        if writer.wait() != 0:
-            console.print("[red]ffmpeg failed to write the overlay video[/red]")
-            raise typer.Exit(1)
+        try:
+            with VideoWriter(out, info.width, info.height, fps) as writer:
+                for index, rgb in stream:
+                    writer.write(drawn(index, rgb))
+        except RuntimeError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
     console.print(f"wrote {out}")
 
 
@@ -253,7 +248,10 @@ cli_model.register(app, HomeOpt)
 cli_body.register(app)
 cli_dataset.register(app, import_app)
 cli_mocap.register(import_app)
+cli_export.register(app, HomeOpt)
+cli_plots.register(app, HomeOpt)
 cli_warehouse.register(app)
+cli_predict.register(app, HomeOpt)
 
 if __name__ == "__main__":
     app()

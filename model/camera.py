@@ -6,6 +6,7 @@ A camera is ``(s, tx, ty)``; it maps 3D joints ``X`` (metres, body frame) to the
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -42,3 +43,24 @@ def align_by_pelvis(joints):
     a torch tensor or a numpy array, returned as the same type."""
     pelvis = (joints[..., 2:3, :] + joints[..., 3:4, :]) / 2
     return joints - pelvis
+
+
+def crop_camera_to_image(cam, affine, crop_px: int = 224):
+    """The weak-perspective camera of the crop ``(..., 3)`` ``(s, tx, ty)`` expressed in pixels of the
+    original image: ``(..., 3)`` ``(s_px, tx_px, ty_px)`` with ``u = s_px * X + tx_px``,
+    ``v = s_px * Y + ty_px`` (pixel centres, ``X``/``Y`` in metres).
+
+    ``affine`` ``(..., 2, 3)``: the map from image pixels to crop pixels the crop was cut with
+    (:func:`warehouse.crops.crop_matrices`: a scale ``k`` and a shift, no rotation or mirror). The
+    crop's normalised ``x_n = s (X + t)`` is crop pixel ``(x_n + 1) crop_px / 2 - 0.5``, and image
+    pixel ``(crop pixel - shift) / k``. Numpy arrays in, numpy arrays out.
+    """
+    cam, affine = np.asarray(cam, np.float64), np.asarray(affine, np.float64)
+    k = affine[..., 0, 0]
+    if not (np.allclose(affine[..., 0, 1], 0) and np.allclose(affine[..., 1, 0], 0)
+            and np.allclose(affine[..., 1, 1], k) and (k > 0).all()):
+        raise ValueError("crop_camera_to_image needs a scale-and-shift crop (no rotation or mirror)")
+    half = crop_px / 2
+    s_px = half * cam[..., 0] / k
+    t_px = (half * cam[..., :1] * cam[..., 1:] + (crop_px - 1) / 2 - affine[..., :, 2]) / k[..., None]
+    return np.concatenate([s_px[..., None], t_px], -1)

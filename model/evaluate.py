@@ -35,7 +35,8 @@ def predict_track(model: HMMR, skeleton: KeypointSkeleton, kps: np.ndarray, *, m
                   batch_windows: int = 16) -> dict[str, np.ndarray]:
     """Predict every frame of one track with the sliding-window protocol.
 
-    ``kps`` ``(N, 25, 3)``: keypoints in the 224 crop normalised to [-1, 1] + confidence. Returns
+    ``kps`` ``(N, 25, 3)``: keypoints in the 224 crop normalised to [-1, 1] + confidence (or, for a
+    model with the ResNet-50 encoder, the crops ``(N, 3, 224, 224)`` in [0, 1]: what it encodes). Returns
     ``theta`` ``(N, 85)``, ``kps3d`` ``(N, 25, 3)`` metres, ``kps2d`` ``(N, 25, 2)`` projected with the
     predicted camera, and per dynamics head ``theta_dt{dt}`` / ``kps3d_dt{dt}`` (the pose of frame
     t + dt predicted at t).
@@ -46,7 +47,7 @@ def predict_track(model: HMMR, skeleton: KeypointSkeleton, kps: np.ndarray, *, m
     g = T - 2 * margin
     n = len(kps)
     starts = window_starts(n, T, margin)
-    padded = np.zeros((len(starts) * g + 2 * margin, 25, 3), np.float32)  # T = g + 2 margin
+    padded = np.zeros((len(starts) * g + 2 * margin, *kps.shape[1:]), np.float32)  # T = g + 2 margin
     padded[margin:margin + n] = kps
     windows = np.stack([padded[s:s + T] for s in starts])  # (W, T, 25, 3)
     keep = slice(margin, margin + g)

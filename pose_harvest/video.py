@@ -208,3 +208,52 @@ def shots_from_cuts(cuts: list[int], n_frames: int) -> list[tuple[int, int]]:
     """``[(start, end_exclusive), ...]`` covering ``range(n_frames)``, split at ``cuts``."""
     bounds = [0, *[c for c in cuts if 0 < c < n_frames], n_frames]
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+class VideoWriter:
+    """An H.264 MP4 (yuv420p, CRF ``crf``) written from ``(H, W, 3)`` uint8 RGB frames through an ffmpeg
+    pipe, at ``fps`` frames per second (kept as the rational ffmpeg would read, e.g. 30000/1001), one
+    output frame per frame written. A context manager; :meth:`close` raises RuntimeError with ffmpeg's
+    complaint when the file could not be written."""
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, *, crf: int = 23):
+        self.path = Path(path)
+        rate = str(Fraction(fps).limit_denominator(1001))
+        self._proc = (
+            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=rate)
+            .output(str(self.path), pix_fmt="yuv420p", vcodec="libx264", crf=crf, r=rate)
+            .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+            .overwrite_output()
+            .run_async(pipe_stdin=True, pipe_stderr=True)
+        )
+        self._errors: list[str] = []
+        self._reader = threading.Thread(target=_drain, args=(self._proc.stderr, self._errors), daemon=True)
+        self._reader.start()
+        self.n_frames = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(rgb, np.uint8).tobytes())
+        except BrokenPipeError:  # ffmpeg exited: say why
+            self.close()
+            raise
+        self.n_frames += 1
+
+    def close(self) -> None:
+        if self._proc.stdin.closed:
+            return
+        self._proc.stdin.close()
+        rc = self._proc.wait()
+        self._reader.join()
+        if rc != 0:
+            raise RuntimeError(f"ffmpeg could not write {self.path}: {''.join(self._errors).strip() or f'exit {rc}'}")
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        elif not self._proc.stdin.closed:  # already failing: stop ffmpeg without masking the error
+            self._proc.stdin.close()
+            self._proc.wait()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install hmmr into ./.venv: system packages (ffmpeg, libgl1) through apt when run as root,
+# Install hmmr into ./.venv: system packages (ffmpeg, libgl1, EGL + Mesa) through apt when run as root,
 # then the Python packages with the pins the project needs. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,9 @@ missing=()
 { command -v ffmpeg && command -v ffprobe; } >/dev/null 2>&1 || missing+=(ffmpeg)
 ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || missing+=(libgl1)
 ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0' || missing+=(libglib2.0-0)
+# headless OpenGL for the mesh overlays of hmmr predict: EGL and Mesa's software rasteriser (llvmpipe)
+ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || missing+=(libegl1)
+ldconfig -p 2>/dev/null | grep -q 'libEGL_mesa.so.0' || missing+=(libegl-mesa0 libgl1-mesa-dri)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[hmmr] installing system packages: ${missing[*]}"
