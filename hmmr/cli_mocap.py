@@ -104,7 +104,7 @@ def h36m(
     home: HomeOpt = None,
 ) -> None:
     """Import Human3.6M joint positions (S*/MyPoseFeatures/D3_Positions/*.cdf: 32 joints, mm, z-up, 50 fps)
-    and MoSh SMPL fits (S*/<action>.pkl or .npz), paired by subject and action, in metres and y-up.
+    and MoSh SMPL fits (S*/<action>.pkl or .npz), paired by subject and action; joints stored in metres, y-up.
 
     A file that is neither is reported and skipped (exit code 1).
     """
