@@ -4,17 +4,20 @@
   concurrency limit is the number of GPUs: one flow run per GPU at a time).
 * Tag concurrency limits ``download:<site>`` from ``Settings.download_limits``: the harvest tags every
   download with its site, so at most that many downloads from one site run at once, across all runs.
-* Deployments (:data:`DEPLOYMENTS`): ``harvest/daily`` (cron, on the CPU pool, over a sources file;
-  each run harvests only what is new, since the flow skips finished videos) and ``harvest/gpu`` (no
-  schedule, on the GPU pool, for a GPU detector run on demand).
+* Deployments (:data:`DEPLOYMENTS`):
+  - ``harvest/daily`` (cron, CPU pool, over a sources file; each run harvests only what is new, since
+    the flow skips finished videos) and ``harvest/gpu`` (no schedule, GPU pool, for a GPU detector);
+  - ``train/when-data-grows`` (GPU pool), triggered by the event a harvest emits when the curated data
+    has grown by ``Settings.train_after_new_tracks`` kept tracks since the last model
+    (:mod:`flows.triggers`), and ``train/on-demand`` (GPU pool, no schedule);
+  - ``evaluate/after-train`` (GPU pool), triggered by the event each train run emits, on the checkpoint
+    it names; ``evaluate/nightly`` (cron 04:00, GPU pool) scores the newest model on the held-out
+    tracks: those of videos tagged ``split=test`` (a ``split=test`` tag on a sources line).
 
 Parameters are validated against the flow signature by the server, when a deployment is created and
 when a run is asked for. Each deployment loads the flow from this checkout (``set_working_directory``
 pull step), so a worker on this machine, or a container with the repository at the same path, runs it.
-
-``train`` and ``evaluate`` deployments go into :data:`DEPLOYMENTS` when ``flows/train.py`` and
-``flows/evaluate.py`` exist (train: on the GPU pool, triggered when the curated data has grown;
-evaluate: after each train and nightly). They do not exist yet, so nothing is deployed for them.
+Triggers are Prefect automations linked to their deployment, matched on the warehouse's resource id.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from uuid import UUID
 from prefect import Flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
 from prefect.workers.process import ProcessWorker
 
+from flows import triggers
 from hmmr.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,36 +44,70 @@ DEFAULT_CRON = "0 3 * * *"  # daily, 03:00 in DEFAULT_TIMEZONE
 DEFAULT_TIMEZONE = "UTC"
 
 
+HELD_OUT_QUERY = "SELECT video_id, track_id FROM curated_tracks WHERE json_extract_string(tags, '$.split') = 'test'"
+NIGHTLY_CRON = "0 4 * * *"  # evaluate/nightly, after the 03:00 harvest
+
+
 @dataclass(frozen=True)
 class DeploymentSpec:
     """One deployment of a flow of this repository.
 
     entrypoint: ``path/to/module.py:flow_function`` relative to the repository root.
+    shared: which of the common parameters (``sources``, ``home``, ``progress``) the flow takes.
     scheduled: whether the cron schedule given to :func:`apply_deployments` applies to it.
+    cron: a fixed schedule of its own (``scheduled`` is then ignored).
     parameters: defaults baked into the deployment (a run may override them).
+    trigger: an event name (:mod:`flows.triggers`) whose emission for this warehouse starts a run;
+    trigger_parameters: run parameters rendered from the event (Jinja, e.g. ``{{ event.payload.x }}``).
     """
 
     name: str
     entrypoint: str
     pool: str
     description: str
+    shared: tuple[str, ...] = ("home", "progress")
     scheduled: bool = False
+    cron: str | None = None
     parameters: dict = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    trigger: str | None = None
+    trigger_parameters: dict = field(default_factory=dict)
 
 
 DEPLOYMENTS = (
     DeploymentSpec(
-        name="daily", entrypoint="flows/harvest.py:harvest", pool=CPU_POOL, scheduled=True,
+        name="daily", entrypoint="flows/harvest.py:harvest", pool=CPU_POOL, scheduled=True, shared=("sources", "home", "progress"),
         description="Harvest the sources file on a schedule; videos already harvested are skipped.",
         tags=("harvest", "cpu"),
     ),
     DeploymentSpec(
-        name="gpu", entrypoint="flows/harvest.py:harvest", pool=GPU_POOL,
+        name="gpu", entrypoint="flows/harvest.py:harvest", pool=GPU_POOL, shared=("sources", "home", "progress"),
         description="Harvest on demand on the GPU pool (pass detector=... for a GPU pose model).",
         tags=("harvest", "gpu"),
     ),
-    # train / evaluate: add their DeploymentSpec here when flows/train.py and flows/evaluate.py land.
+    DeploymentSpec(
+        name="when-data-grows", entrypoint="flows/train.py:train", pool=GPU_POOL, trigger=triggers.DATA_GROWN,
+        description="Train a new model when a harvest has added HMMR_TRAIN_AFTER_NEW_TRACKS kept tracks since the last one.",
+        tags=("train", "gpu"),
+    ),
+    DeploymentSpec(
+        name="on-demand", entrypoint="flows/train.py:train", pool=GPU_POOL,
+        description="Train on demand (parameters query, steps, single_frame, config, ...).",
+        tags=("train", "gpu"),
+    ),
+    DeploymentSpec(
+        name="after-train", entrypoint="flows/evaluate.py:evaluate", pool=GPU_POOL, shared=("home",),
+        parameters={"checkpoint": "latest"}, trigger=triggers.MODEL_TRAINED,
+        trigger_parameters={"checkpoint": "{{ event.payload.checkpoint }}"},
+        description="Evaluate each newly trained checkpoint on the curated tracks.",
+        tags=("evaluate", "gpu"),
+    ),
+    DeploymentSpec(
+        name="nightly", entrypoint="flows/evaluate.py:evaluate", pool=GPU_POOL, shared=("home",), cron=NIGHTLY_CRON,
+        parameters={"checkpoint": "latest", "query": HELD_OUT_QUERY},
+        description="Evaluate the newest model every night on the held-out tracks (videos tagged split=test).",
+        tags=("evaluate", "gpu"),
+    ),
 )
 
 
@@ -109,15 +148,22 @@ def apply_download_limits(limits: dict[str, int]) -> dict[str, int]:
 
 def apply_deployments(*, sources: Path, home: Path, cron: str = DEFAULT_CRON,
                       timezone: str = DEFAULT_TIMEZONE, specs=DEPLOYMENTS) -> dict[str, UUID]:
-    """Create or update the deployments of ``specs`` over ``sources`` with data under ``home``."""
+    """Create or update the deployments of ``specs`` over ``sources`` with data under ``home``
+    (and their triggers, as automations linked to them)."""
+    shared = {"sources": str(sources.resolve()), "home": str(home.resolve()), "progress": False}
+    resource = triggers.resource_id(Settings(home=home))
     ids = {}
     for spec in specs:
         flow = Flow.from_source(source=str(REPO), entrypoint=spec.entrypoint)
-        parameters = {"sources": str(sources.resolve()), "home": str(home.resolve()), "progress": False,
-                      **spec.parameters}
+        parameters = {k: shared[k] for k in spec.shared} | spec.parameters
+        schedule = spec.cron or (cron if spec.scheduled else None)
         deployment = flow.to_deployment(
             name=spec.name, description=spec.description, parameters=parameters, tags=list(spec.tags),
-            work_pool_name=spec.pool, schedules=[Cron(cron, timezone=timezone)] if spec.scheduled else None,
+            work_pool_name=spec.pool, schedules=[Cron(schedule, timezone=timezone)] if schedule else None,
+            triggers=[DeploymentEventTrigger(
+                name=f"{flow.name}/{spec.name}: on {spec.trigger}", expect={spec.trigger},
+                match={"prefect.resource.id": resource}, parameters=parameters | spec.trigger_parameters,
+            )] if spec.trigger else None,
         )
         ids[f"{flow.name}/{spec.name}"] = deployment.apply()
     return ids

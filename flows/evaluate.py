@@ -6,7 +6,8 @@ keypoints, and against 3D ground truth where the warehouse has it; every metric 
 tracks of the per-track nan-mean. The present frame, the past/future heads and the constant baseline
 that copies the present are scored alike. Every read is pinned to one DuckLake snapshot. Results: rows
 of the warehouse table ``evaluations`` (one per metric, named by checkpoint, query and snapshot), a
-markdown and a table artifact, and a JSON file beside the checkpoint.
+markdown and a table artifact, and a JSON file beside the checkpoint; the acceleration over time of
+the longest tracks as PNGs in a folder beside it and in the markdown artifact ``evaluation-acceleration``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows import triggers
+from flows.plot_artifacts import publish_acceleration
 from flows.train import mean_theta
 from hmmr.config import Settings
 from model.body import load_body_model
@@ -97,11 +100,16 @@ def store_evaluation(settings: Settings, result: dict, checkpoint_sha256: str, s
 @flow(name="evaluate", log_prints=True)
 def evaluate(checkpoint: str, query: str = DEFAULT_QUERY, home: str | None = None, smpl: str | None = None,
              device: str = "auto") -> dict:
-    """Score ``checkpoint`` on the tracks ``query`` selects (SQL returning ``video_id, track_id`` of
+    """Score ``checkpoint`` (a path, or ``latest``: the newest ``HOME/runs/*/last.pt``) on the tracks ``query`` selects (SQL returning ``video_id, track_id`` of
     kept tracks, e.g. over ``curated_tracks``). Returns the mean-over-tracks metrics (PCK in [0, 1],
     accelerations in mm/frame^2, errors in mm) and where they were written."""
     settings = Settings(home=Path(home)) if home else Settings()
     logger = get_run_logger()
+    if checkpoint == "latest":
+        found = triggers.latest_checkpoint(settings)
+        if found is None:
+            raise FileNotFoundError(f"checkpoint 'latest': no model trained under {settings.home} (no runs/*/last.pt)")
+        checkpoint = str(found)
     state = read_checkpoint(Path(checkpoint))
     cfg = HMMRConfig(**state["config"])
     dev = pick_device(device)
@@ -126,6 +134,7 @@ def evaluate(checkpoint: str, query: str = DEFAULT_QUERY, home: str | None = Non
     result["evaluation_id"] = store_evaluation(settings, result, hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest(), snapshot)
     out = Path(checkpoint).with_name(f"evaluation-{uuid.uuid4().hex[:8]}.json")
     out.write_text(json.dumps(result, indent=1, default=float))
+    publish_acceleration(tracks, per_track, out.with_suffix(""))  # PNGs in evaluation-<id>/, artifact evaluation-acceleration
     create_table_artifact(key="evaluation-metrics", table=rows, description=f"{result['model']} model, {len(tracks)} tracks")
     cols = ["head", *[m for m in HEADLINE if any(m in r for r in rows)]]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

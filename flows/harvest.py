@@ -22,7 +22,7 @@ from prefect.states import Completed, Failed, State
 from tqdm import tqdm
 from yt_dlp.utils import YoutubeDLError
 
-from flows import harvest_report
+from flows import harvest_report, triggers
 from flows.runners import dask_runner
 from hmmr.config import Settings
 from pose_harvest import download as dl
@@ -241,4 +241,7 @@ def harvest(
             harvest_video(ref, row, **options, return_state=True)
             tracker.step()
     processed = harvest_report.publish(settings, run_id=run_id, skipped=skipped)
+    new_tracks = triggers.announce_growth(settings)  # starts train/when-data-grows when enough is new
+    if new_tracks is not None:
+        logger.info("%d kept tracks since the last model: emitted %s", new_tracks, triggers.DATA_GROWN)
     return {"run_id": run_id, "processed": processed, "skipped": skipped}

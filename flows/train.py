@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows import triggers
 from flows.harvest_report import Progress
 from hmmr.config import Settings
 from model.body import load_body_model
@@ -121,4 +122,5 @@ def train(
                  f"Checkpoint: `{run / CHECKPOINT}`\n\n## Loss curves\n\n{markdown}\n",
         description="Training run: data, model and loss curves",
     )
+    triggers.announce_model(settings, run / CHECKPOINT)  # starts evaluate/after-train
     return {"run_dir": str(run), "snapshot": data.snapshot, "windows": len(data), **last}

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         "the Prefect tag concurrency limit 'download:<site>'. Env: HMMR_DOWNLOAD_LIMITS='{\"youtube.com\": 2}'",
     )
 
+    train_after_new_tracks: int = Field(
+        default=1000, ge=1,
+        description="kept tracks a harvest must add since the newest model's training data before it emits the event "
+        "that starts the train/when-data-grows deployment (flows.triggers)",
+    )
+
     @property
     def raw_dir(self) -> Path:
         """Content-addressed store of downloaded videos."""

@@ -25,6 +25,7 @@ from prefect.client.schemas.filters import (
     TaskRunFilterName,
 )
 
+from flows.deploy import DEPLOYMENTS, HELD_OUT_QUERY
 from hmmr.cli_orchestration import wait_healthy
 
 from .conftest import REPO, hmmr_env
@@ -111,7 +112,7 @@ def worker_run(api_url, client, deployed, tmp_path_factory):
     """Trigger harvest/daily through the API; a real ``prefect worker`` process runs it to the end."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     worker = _start([sys.executable, "-m", "prefect", "worker", "start", "--pool", "hmmr-cpu"],
-                    _env(deployed, api_url) | {"PREFECT_WORKER_QUERY_SECONDS": "1"}, log)
+                    _env(deployed, api_url) | {"PREFECT_WORKER_QUERY_SECONDS": "1", "HMMR_TRAIN_AFTER_NEW_TRACKS": "1"}, log)
     try:
         deployment = client.read_deployment_by_name("harvest/daily")
         run = client.create_flow_run_from_deployment(deployment.id)
@@ -142,6 +143,66 @@ def test_deployments_pools_and_download_limits(client, deployed, sources):
     assert client.read_work_pool("hmmr-cpu").concurrency_limit is None
     tag_limits = {c.tag: c.concurrency_limit for c in client.read_concurrency_limits(limit=100, offset=0)}
     assert tag_limits == {"download:127.0.0.1": 1}  # HMMR_DOWNLOAD_LIMITS replaces the default sites
+
+
+def _trigger(client, name: str):
+    """The one trigger (automation) linked to deployment ``name``, or None."""
+    d = client.read_deployment_by_name(name)
+    found = client.read_resource_related_automations(f"prefect.deployment.{d.id}")
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def test_train_and_evaluate_deployments_and_their_triggers(client, deployed):
+    home, resource = str(deployed), f"hmmr.warehouse.{deployed.resolve()}"
+    for name in ("train/when-data-grows", "train/on-demand"):
+        d = client.read_deployment_by_name(name)
+        assert d.work_pool_name == "hmmr-gpu" and d.parameters == {"home": home, "progress": False} and d.schedules == []
+    after = client.read_deployment_by_name("evaluate/after-train")
+    assert after.parameters == {"home": home, "checkpoint": "latest"} and after.work_pool_name == "hmmr-gpu"
+    nightly = client.read_deployment_by_name("evaluate/nightly")
+    assert nightly.parameters == {"home": home, "checkpoint": "latest", "query": HELD_OUT_QUERY}
+    assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [("0 4 * * *", "UTC")]
+    grows, trained = _trigger(client, "train/when-data-grows"), _trigger(client, "evaluate/after-train")
+    assert grows.trigger.expect == {"hmmr.curated-tracks.grown"} and trained.trigger.expect == {"hmmr.model.trained"}
+    assert grows.trigger.match.model_dump() == trained.trigger.match.model_dump() == {"prefect.resource.id": resource}
+    assert trained.actions[0].parameters == {"home": home, "checkpoint": "{{ event.payload.checkpoint }}"}
+    assert _trigger(client, "train/on-demand") is None and _trigger(client, "evaluate/nightly") is None
+    with pytest.raises(Exception, match="'nope' is not of type 'integer'"):  # validated by the train flow's signature
+        client.create_flow_run_from_deployment(client.read_deployment_by_name("train/on-demand").id, parameters={"steps": "nope"})
+
+
+def _runs_of(client, name: str, deadline_s: float = 90) -> list:
+    """The flow runs of deployment ``name``, waiting up to ``deadline_s`` for the first."""
+    d = client.read_deployment_by_name(name)
+    deadline = time.time() + deadline_s
+    while not (runs := client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[d.id])))):
+        if time.time() > deadline:
+            break
+        time.sleep(1)
+    return runs
+
+
+def test_harvest_that_grows_the_data_starts_training(worker_run, client, deployed):
+    """The worker's harvest (HMMR_TRAIN_AFTER_NEW_TRACKS=1, no model yet) emitted the growth event, and
+    its trigger created a run of train/when-data-grows with the deployment's parameters."""
+    run, log = worker_run
+    events = client.request("POST", "/events/filter", json={"filter": {"event": {"name": ["hmmr.curated-tracks.grown"]}}}).json()
+    assert events["events"] and events["events"][0]["payload"]["new_tracks"] >= 1, log.read_text()[-3000:]
+    runs = _runs_of(client, "train/when-data-grows")
+    assert len(runs) == 1 and runs[0].parameters == {"home": str(deployed), "progress": False}
+
+
+def test_trained_model_event_starts_its_evaluation(api_url, client, deployed):
+    """A train run's event (flows.triggers.announce_model, in a process of its own as in a flow run)
+    starts evaluate/after-train on the checkpoint the event names."""
+    ckpt = deployed / "runs" / "abc" / "last.pt"
+    code = ("from pathlib import Path; from hmmr.config import Settings; from flows.triggers import announce_model; "
+            f"announce_model(Settings(home=Path({str(deployed)!r})), Path({str(ckpt)!r}))")
+    out = subprocess.run([sys.executable, "-c", code], env=_env(deployed, api_url), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    runs = _runs_of(client, "evaluate/after-train")
+    assert len(runs) == 1 and runs[0].parameters == {"home": str(deployed), "checkpoint": str(ckpt.resolve())}
 
 
 def test_run_parameters_are_validated_by_the_flow_signature(client, deployed):
@@ -230,10 +291,12 @@ def test_prefect_yaml_deploys_the_same_deployments(api_url, client, deployed, so
 
     def read() -> dict:
         out = {}
-        for name in ("harvest/daily", "harvest/gpu"):
+        for name in [f"{s.entrypoint.split(':')[1]}/{s.name}" for s in DEPLOYMENTS]:
             d = client.read_deployment_by_name(name)
+            trigger = _trigger(client, name)
             out[name] = {f: getattr(d, f) for f in fields} | {
-                "schedules": [(s.schedule.cron, s.schedule.timezone) for s in d.schedules]}
+                "schedules": [(s.schedule.cron, s.schedule.timezone) for s in d.schedules],
+                "trigger": trigger and (trigger.name, trigger.trigger.expect, trigger.trigger.match.model_dump(), trigger.actions[0].parameters)}
         return out
 
     before = read()
