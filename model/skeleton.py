@@ -51,17 +51,27 @@ class KeypointSkeleton(nn.Module):
         self.register_buffer("parents", body.parents.clone())
 
     def forward(self, betas: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n = betas.shape[0]
+        rotmats = batch_rodrigues(pose.reshape(-1, 3)).reshape(betas.shape[0], 24, 3, 3)
+        return self.posed(betas, rotmats)[0], rotmats
+
+    def rigid(self, betas: torch.Tensor, rotmats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The skeleton alone (no keypoints): posed joints ``(N, 24, 3)`` metres and each joint's
+        world transform ``(N, 24, 4, 4)`` (its ``[:3, :3]`` is the joint's rotation in the body frame)."""
         joints = self.j_template + torch.einsum("jcb,nb->njc", self.j_shapedirs, betas)
-        rotmats = batch_rodrigues(pose.reshape(-1, 3)).reshape(n, 24, 3, 3)
+        return batch_rigid_transform(rotmats, joints, self.parents, dtype=rotmats.dtype)
+
+    def posed(self, betas: torch.Tensor, rotmats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``betas`` ``(N, 10)``, joint rotations ``rotmats`` ``(N, 24, 3, 3)`` (parent-relative) ->
+        ``keypoints`` ``(N, K, 3)`` and the 24 posed SMPL joints ``(N, 24, 3)``, metres in the body frame."""
+        n = betas.shape[0]
+        posed_joints, transforms = self.rigid(betas, rotmats)
         points = self.rest + torch.einsum("kjcb,nb->nkjc", self.shape, betas)  # (N, K, 24, 3)
         if self.pose_blend is not None:
-            eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
+            eye = torch.eye(3, dtype=rotmats.dtype, device=rotmats.device)
             points = points + torch.einsum("kjpc,np->nkjc", self.pose_blend, (rotmats[:, 1:] - eye).reshape(n, -1))
-        posed_joints, transforms = batch_rigid_transform(rotmats, joints, self.parents, dtype=pose.dtype)
         rot, trans = transforms[:, :, :3, :3], transforms[:, :, :3, 3]
         kps = torch.einsum("njab,nkjb->nka", rot, points) + torch.einsum("kj,nja->nka", self.weight, trans)
-        return kps + torch.einsum("kj,njc->nkc", self.joint_weights, posed_joints), rotmats
+        return kps + torch.einsum("kj,njc->nkc", self.joint_weights, posed_joints), posed_joints
 
     @classmethod
     def from_body_model(cls, body) -> KeypointSkeleton:

@@ -182,11 +182,54 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("cam_pose", "FLOAT[]", "metres", "16 values: 3DPW world-to-camera 4 x 4 matrix, row-major; NULL elsewhere", 16, True),
         Column("valid", "BOOLEAN", "", "3DPW campose_valid (the 3D pose is aligned with the image); NULL elsewhere"),
     ),
+    "mocap_fits": (
+        _SEQUENCE_ID,
+        Column("body_model", "VARCHAR", "", "open (the anny-derived default) | smpl (the user's licensed file)"),
+        Column("body_source", "VARCHAR", "", "file of the body model that was fitted"),
+        Column("n_frames", "INTEGER", "frames", "frames fitted (all of mocap_frames)"),
+        Column("fps", "DOUBLE", "frames/s", "frame rate of the fitted frames"),
+        Column("betas", "FLOAT[]", "", "10 shape coefficients, one shape for the whole sequence", 10),
+        Column("mean_error_mm", "DOUBLE", "mm", "mean over frames and corresponded joints of the distance between a mocap "
+               "joint and its body joint with its placement correction (model.body.fit_joints)"),
+        Column("max_error_mm", "DOUBLE", "mm", "largest such distance"),
+        Column("raw_mean_error_mm", "DOUBLE", "mm", "mean distance without the placement corrections"),
+        Column("joint_errors", "VARCHAR", "", "JSON {SMPL joint: mean error in mm} per corresponded joint"),
+        Column("corrections", "VARCHAR", "", "JSON {SMPL joint: [x, y, z] metres}: constant placement correction of each "
+               "corrected joint, in its SMPL parent's frame"),
+        Column("iterations", "INTEGER", "", "optimiser iterations"),
+        Column("seconds", "DOUBLE", "seconds", "wall time of the fit"),
+        Column("config", "VARCHAR", "", "JSON of the fit settings (model.body.fit_joints.FitConfig)"),
+        Column("fitted_at", "TIMESTAMP", "UTC", "when the row was written"),
+    ),
+    "mocap_fit_frames": (
+        _SEQUENCE_ID,
+        Column("frame", "INTEGER", "frame index", "mocap_frames.frame"),
+        Column("pose", "FLOAT[]", "radians", "72 values: axis-angle rotations of the 24 SMPL joints, global orientation "
+               "first, in the mocap's y-up world", 72),
+        Column("trans", "FLOAT[]", "metres", "3 values: translation added to the posed body (world = body(pose, betas) + trans)", 3),
+        Column("joints", "FLOAT[]", "metres", "24 x 3 values: SMPL joints of the fitted body, world frame", 72),
+        Column("keypoints", "FLOAT[]", "metres", "25 x 3 values: HMMR-25 keypoints of the fitted body (the body model's "
+               "regressor; LSP-14 are the first 14 with the ankles in slots 23, 24), world frame", 75),
+        Column("error_mm", "FLOAT", "mm", "mean distance of this frame's corresponded joints (with placement corrections)"),
+    ),
+    "track_frames_3d": (
+        _VIDEO_ID,
+        Column("track_id", "INTEGER", "", "curated segment id (tracks.track_id)"),
+        _FRAME,
+        Column("joints_3d", "FLOAT[]", "metres", "14 x 3 values: LSP-14 joints (ankles in slots 0 and 5) in the camera frame "
+               "(x right, y down, z forward)", 42),
+        Column("pose", "FLOAT[]", "radians", "72 values: SMPL axis-angle pose, global orientation in the camera frame", 72),
+        Column("shape", "FLOAT[]", "", "10 shape coefficients of the body", 10),
+        Column("trans", "FLOAT[]", "metres", "3 values: camera-frame translation (camera = body(pose, shape) + trans)", 3),
+        Column("sequence_id", "VARCHAR", "", "mocap sequence the 3D ground truth comes from (mocap_fits)"),
+        Column("mocap_frame", "INTEGER", "frame index", "frame of that sequence"),
+    ),
 }
 
 # Schema version each table appeared in: a migration to that version creates it (CREATE TABLE IF
 # NOT EXISTS from the definition above); tables not listed are as old as the lakehouse (version 1).
-ADDED_IN: dict[str, int] = {"evaluations": 3, "mocap_sequences": 3, "mocap_frames": 3, "track_windows": 3}
+ADDED_IN: dict[str, int] = {"evaluations": 3, "mocap_sequences": 3, "mocap_frames": 3, "track_windows": 3,
+                            "mocap_fits": 3, "mocap_fit_frames": 3, "track_frames_3d": 3}
 
 # What one row of each table is (the data dictionary's table headings).
 TABLE_DOCS: dict[str, str] = {
@@ -203,6 +246,10 @@ TABLE_DOCS: dict[str, str] = {
                        "frame rates, joint set, held-out split.",
     "mocap_frames": "One row per frame of a mocap sequence, resampled to mocap_sequences.fps: 3D joints in metres, and "
                     "SMPL pose/shape/translation where the source has them.",
+    "mocap_fits": "One row per mocap sequence fitted with the body model (hmmr mocap fit): shape, fit errors, placement corrections.",
+    "mocap_fit_frames": "One row per frame of a fitted mocap sequence: pose, translation, joints and keypoints of the fitted body.",
+    "track_frames_3d": "One row per frame of a track with 3D ground truth (synthetic views of fitted mocap, hmmr mocap views): "
+                       "LSP-14 joints and SMPL parameters in the camera frame.",
 }
 
 # Order rows are stored in (Lake.write_video sorts every batch this way): one video's rows, and one
@@ -228,6 +275,9 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "evaluations": ("evaluation_id", "metric"),
     "mocap_sequences": ("sequence_id",),
     "mocap_frames": ("sequence_id", "frame"),
+    "mocap_fits": ("sequence_id",),
+    "mocap_fit_frames": ("sequence_id", "frame"),
+    "track_frames_3d": ("video_id", "track_id", "frame"),
 }
 
 # View bodies; ``{db}`` is the attached lakehouse's name.
@@ -261,7 +311,7 @@ VIEW_DOCS: dict[str, ViewDoc] = {
 }
 
 # Tables that hold per-video rows: a video's rows are replaced together (Lake.write_video).
-VIDEO_TABLES = ("videos", "shots", "detections", "tracks", "track_frames", "track_windows")
+VIDEO_TABLES = ("videos", "shots", "detections", "tracks", "track_frames", "track_windows", "track_frames_3d")
 # Per-video tables Lake derives from the others of the same write (callers never pass them).
 DERIVED_TABLES = ("track_windows",)
 
