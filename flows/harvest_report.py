@@ -1,5 +1,6 @@
 """What a harvest run shows in the Prefect UI: a progress artifact while it runs and one markdown
-artifact at the end (videos by status, people found, tracks kept, links to the Parquet files).
+artifact at the end (videos by status, people found, tracks kept, links to the Parquet files, and the
+dataset plots of the whole lakehouse: :func:`flows.plot_artifacts.dataset_markdown`).
 
 Every number comes from the warehouse (rows of this run's ``run_id``), not from logs.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 
+from flows import plot_artifacts
 from hmmr.config import Settings
 from warehouse.lake import Lake
 
@@ -64,6 +66,7 @@ def publish(settings: Settings, *, run_id: str, skipped: int) -> dict[str, int]:
                   f"{' '.join(links.get(v['video_id'], []))} | {_md(v['error'])} |" for v in videos]
     else:
         lines.append("_nothing new to harvest_")
+    lines += plot_artifacts.dataset_markdown(settings, settings.home / "plots" / f"harvest-{run_id}")
     create_markdown_artifact(key="harvest-summary", markdown="\n".join(lines) + "\n",
                              description="Videos harvested in this run, by status")
     return {r["status"]: r["videos"] for r in by_status}

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hmmr import cli_body, cli_dataset, cli_mocap, cli_model, cli_orchestration, cli_predict, cli_warehouse
+from hmmr import cli_body, cli_dataset, cli_export, cli_mocap, cli_model, cli_orchestration, cli_plots, cli_predict, cli_warehouse
 from hmmr.prefect_env import configure
 
 configure()
@@ -247,6 +247,8 @@ cli_model.register(app, HomeOpt)
 cli_body.register(app)
 cli_dataset.register(app, import_app)
 cli_mocap.register(import_app)
+cli_export.register(app, HomeOpt)
+cli_plots.register(app, HomeOpt)
 cli_warehouse.register(app)
 cli_predict.register(app, HomeOpt)
 

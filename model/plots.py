@@ -7,7 +7,7 @@ Acceleration is in mm/frame^2 at frames 1 .. N-2 (the second difference needs bo
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 
 from hmmr.figures import new_figure
 from model import metrics
@@ -25,16 +25,18 @@ def acceleration_curves(pred: np.ndarray, gt: np.ndarray | None = None) -> dict[
     return curves
 
 
-def acceleration_figure(curves: dict[str, np.ndarray], title: str, start_frame: int = 0) -> Figure:
+def acceleration_figure(curves: dict[str, np.ndarray], title: str, start_frame: int | None = None,
+                        fig: Figure | SubFigure | None = None) -> Figure | SubFigure:
     """A line per curve of :func:`acceleration_curves` (or ``track_metrics``' ``accel``/``accel_error``)
-    over the track's frames; ``start_frame`` is the track's first frame in its video."""
-    fig = new_figure()
+    over the track's frames: video frames from ``start_frame`` (the track's first), else frames of the
+    track from 0. Drawn into ``fig`` (e.g. one of a figure's subfigures) or a new figure."""
+    fig = fig if fig is not None else new_figure()
     ax = fig.subplots()
     for label, values in curves.items():
-        frames = start_frame + 1 + np.arange(len(values))
+        frames = (start_frame or 0) + 1 + np.arange(len(values))
         ax.plot(frames, values, label=f"{label} (mean {np.nanmean(values):.1f})" if np.isfinite(values).any() else label,
                 color=COLOURS.get(label), linewidth=1.2)
-    ax.set_xlabel("frame")
+    ax.set_xlabel("frame" if start_frame is not None else "frame of the track")
     ax.set_ylabel("acceleration (mm/frame$^2$)")
     ax.set_title(title)
     ax.set_ylim(bottom=0)

@@ -42,6 +42,10 @@ FRAMES = (0, 23, 61)  # checked frames: first, mid-stride, late
 
 @pytest.fixture(scope="module")
 def walk() -> dict:
+    return cmu_walk()
+
+
+def cmu_walk() -> dict:
     """CMU 02_01 at 30 fps as SMPL parameters in HMMR's camera frame: pose (N, 72), trans (N, 3)."""
     cmu = resample(read_bvh(DATA / "02_01.bvh"), FPS)
     local = Rotation.from_quat(cmu.rotations[:, [cmu.names.index(CMU_FOR_SMPL[j]) for j in SMPL_JOINTS]].reshape(-1, 4))

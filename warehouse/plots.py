@@ -11,13 +11,14 @@ queries.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.ticker import MaxNLocator
 
 from hmmr.config import Settings
-from hmmr.figures import new_figure
+from hmmr.figures import new_figure, save_png
 from pose_harvest.keypoints import HMMR25
 from warehouse.catalog import read_only_query
 from warehouse.windows import VISIBLE_CONF
@@ -117,6 +118,14 @@ def dataset_figures(settings: Settings) -> dict[str, Figure]:
     }
 
 
+def write_dataset_plots(settings: Settings, folder: Path) -> dict[str, Path]:
+    """Write :func:`dataset_figures` as ``folder/<name>.png``; returns the files by name (none when the
+    lakehouse has no kept track yet)."""
+    if not read_only_query(settings, "SELECT count(*) AS n FROM curated_tracks").to_pylist()[0]["n"]:
+        return {}
+    return {name: save_png(fig, folder / f"{name}.png") for name, fig in dataset_figures(settings).items()}
+
+
 def track_confidence_data(settings: Settings, video_id: str, track_id: int) -> tuple[np.ndarray, np.ndarray]:
     """A track's frames ``(N,)`` (start to end, inclusive) and keypoint confidences ``(N, 25)``, NaN on
     frames without a detection. Raises LookupError when the track does not exist."""
@@ -133,9 +142,10 @@ def track_confidence_data(settings: Settings, video_id: str, track_id: int) -> t
     return frames, conf
 
 
-def track_confidence_figure(frames: np.ndarray, conf: np.ndarray, title: str) -> Figure:
-    """Heat map of ``conf`` ``(N, 25)``: a row per HMMR-25 keypoint, a column per frame (blank = not detected)."""
-    fig = new_figure(9.0, 5.0)
+def track_confidence_figure(frames: np.ndarray, conf: np.ndarray, title: str, fig: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """Heat map of ``conf`` ``(N, 25)``: a row per HMMR-25 keypoint, a column per frame (blank = not
+    detected); drawn into ``fig`` (e.g. one of a figure's subfigures) or a new figure."""
+    fig = fig if fig is not None else new_figure(9.0, 5.0)
     ax = fig.subplots()
     image = ax.imshow(conf.T, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1,
                       extent=(frames[0] - 0.5, frames[-1] + 0.5, len(HMMR25) - 0.5, -0.5))
