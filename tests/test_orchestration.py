@@ -263,7 +263,9 @@ def test_run_artifacts_summary_progress_and_parquet_links(worker_run, client, de
     assert f"| ok | 2 | {ok['people']} | {ok['kept']} |" in md
     assert "| download_failed | 1 | 0 | 0 |" in md and "| invalid_video | 1 | 0 | 0 |" in md
     links = [part.split(")")[0] for part in md.split("](file://")[1:]]
-    assert len(links) == 6 and all(Path(p).is_file() and p.endswith(".parquet") for p in links)
+    parquet, png = [p for p in links if p.endswith(".parquet")], [p for p in links if p.endswith(".png")]
+    assert len(parquet) == 6 and len(png) == 3 and len(links) == 9  # + the dataset plots (flows.plot_artifacts)
+    assert all(Path(p).is_file() for p in links) and md.count("](data:image/png;base64,") == 3
     assert "HTTP Error 404" in md
 
 

@@ -45,15 +45,15 @@ def bvh_text(motion: Motion, units: str = "m") -> str:
     parents = [int(p) for p in motion.parents]
     order = _depth_first(parents)
     has_child = {p for p in parents if p >= 0}
-    depth = {}
+    depth: dict[int, int] = {}
     lines = ["HIERARCHY"]
+    stack: list[int] = []  # the joints whose block is open, root first
 
     def close_to(level: int) -> None:
         while len(stack) > level:
             lines.append("\t" * (len(stack) - 1) + "}")
             stack.pop()
 
-    stack: list[int] = []
     for j in order:
         p = parents[j]
         depth[j] = 0 if p < 0 else depth[p] + 1
