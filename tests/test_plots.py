@@ -79,6 +79,9 @@ def test_dataset_plots(pipeline, tmp_path):
     ax = figs["tracks_per_tag"].axes[0]
     assert {t.get_text() for t in ax.get_yticklabels()} == LABELS  # a bar per tag of the video
     assert [round(b.get_width()) for b in ax.patches] == [kept] * 3  # every kept track counts under each tag
+    capped = plots.tracks_per_tag_figure(plots.tracks_per_tag_data(s), most=2).axes[0]  # past `most` tags: one bar for the rest
+    assert [t.get_text() for t in capped.get_yticklabels()][0] == "(2 other tags)"
+    assert [round(b.get_width()) for b in capped.patches] == [2 * kept, kept]
 
     ax = figs["track_lengths"].axes[0]
     heights = np.array([b.get_height() for b in ax.patches]).reshape(2, 20)  # 20 bins, kept then dropped stacked

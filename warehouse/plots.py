@@ -24,6 +24,7 @@ from warehouse.catalog import read_only_query
 from warehouse.windows import VISIBLE_CONF
 
 UNTAGGED = "(untagged)"
+MAX_TAGS = 30  # bars in the per-tag plot; the rest are summed into one
 
 
 def tag_labels(tags_json: str | None) -> list[str]:
@@ -60,8 +61,12 @@ def keypoint_visibility_data(settings: Settings) -> tuple[np.ndarray, int]:
     return np.array([np.nan if row[f"k{k}"] is None else row[f"k{k}"] for k in range(len(HMMR25))]), int(row["n"])
 
 
-def tracks_per_tag_figure(counts: dict[str, int]) -> Figure:
-    """A horizontal bar per tag label: its number of kept tracks."""
+def tracks_per_tag_figure(counts: dict[str, int], most: int = MAX_TAGS) -> Figure:
+    """A horizontal bar per tag label (``counts`` most first): its number of kept tracks; past ``most``
+    labels, one bar sums the rest."""
+    if len(counts) > most:
+        rest = list(counts)[most - 1:]
+        counts = dict(list(counts.items())[:most - 1]) | {f"({len(rest)} other tags)": sum(counts[k] for k in rest)}
     fig = new_figure(7.0, max(2.0, 0.9 + 0.3 * len(counts)))
     ax = fig.subplots()
     labels = list(counts)[::-1]
