@@ -37,6 +37,7 @@ from model.predict import ImagePeople, Predictor, TrackMotion, hallucinate, load
 from model.train import CheckpointMismatch
 from pose_harvest import sources as src
 from pose_harvest.detectors import get_detector
+from pose_harvest.video import InvalidVideo, probe
 from warehouse.catalog import read_only_query
 from warehouse.lake import current_snapshot
 from warehouse.torch_dataset import whole_track
@@ -68,13 +69,21 @@ def _source_entry(source: str, folder: Path) -> tuple[src.SourceEntry, Path]:
     return entry, sources
 
 
+class _Silent:
+    """A yt-dlp logger that keeps quiet (its errors come back as exceptions)."""
+
+    def debug(self, msg: str) -> None: ...
+
+    info = warning = error = debug
+
+
 def find_video(entry: src.SourceEntry) -> src.VideoRef:
     """The one video a source names (a playlist is refused)."""
     try:
-        refs = src.expand(entry)
+        refs = src.expand(entry, ydl_params={"logger": _Silent()})
     except YoutubeDLError as exc:
-        reason = str(exc).replace("ERROR: ", "").strip().splitlines()[0]
-        raise PredictError(f"cannot open {entry.source}: {reason} (check the URL, or download the video and give its file)") from exc
+        reason = str(exc).replace("ERROR: ", "").strip().splitlines()[0].split(" (caused by ")[0]
+        raise PredictError(f"cannot open {entry.source}: {reason}; check the URL, or download the video and give its file") from exc
     if len(refs) != 1:
         raise PredictError(f"{entry.source} names {len(refs)} videos: predict one video at a time (give a video's own URL)")
     return refs[0]
@@ -92,10 +101,10 @@ def _why_not(row: dict | None, source: str) -> str:
             return f"no person found in {source} ({row['n_frames']} frames): nothing predicted, nothing written"
         return (f"no person in {source} stays visible long enough to predict ({row['n_tracks_kept'] or 0} of "
                 f"{row['n_tracks'] or 0} tracks kept; a track needs 40 frames with most of the body visible): nothing written")
-    fixes = {"download_failed": "check the URL or download the video yourself and give its file",
-             "invalid_video": "give a readable video file (ffprobe must open it)",
-             "detector_failed": "see the error for how to make the pose detector run"}
-    return f"{source}: {status.replace('_', ' ')}: {error} ({fixes.get(status, 'see the harvest logs')})"
+    fixes = {"download_failed": "check the URL, or download the video yourself and give its file",
+             "invalid_video": "give a video file that ffprobe can open",
+             "detector_failed": "the error says how to make the pose detector run"}
+    return f"{source}: {status.replace('_', ' ')}: {error}; {fixes.get(status, 'see the harvest logs')}"
 
 
 @task(name="predict-track", cache_policy=NO_CACHE, task_run_name="predict-{video_id}-{track_id}")
@@ -118,14 +127,22 @@ def overlay_video(video: dict, out: Path, tracks: dict[int, TrackMotion], faces:
                           fps=video["fps"], resample=abs(video["fps"] - video["file_fps"]) > 1e-3, progress=progress)
 
 
-def _predict_video(pred: Predictor, source: str, settings: Settings, out: str | None, *, fps: float | None,
-                   max_height: int, render: bool, progress: bool) -> dict:
+def resolve_video(source: str, folder: Path) -> tuple[src.SourceEntry, src.VideoRef, Path]:
+    """Check a video source before anything heavy runs: its entry, its one video and the one-line
+    sources file (in ``folder``) the harvest reads."""
+    entry, sources = _source_entry(source, folder)
+    if entry.url.startswith("file://"):  # a local file: say at once when it is no video
+        try:
+            probe(Path(entry.source))
+        except InvalidVideo as exc:
+            raise PredictError(f"{entry.source}: {exc}; give a video file that ffprobe can open, or an image") from exc
+    return entry, find_video(entry), sources
+
+
+def _predict_video(pred: Predictor, entry: src.SourceEntry, ref: src.VideoRef, sources: Path, settings: Settings,
+                   out: str | None, *, fps: float | None, max_height: int, render: bool, progress: bool) -> dict:
     logger = get_run_logger()
-    with tempfile.TemporaryDirectory() as tmp:
-        entry, sources = _source_entry(source, Path(tmp))
-        ref = find_video(entry)
-        harvest(sources=str(sources), home=str(settings.home), fps=fps, retry_failed=True, max_height=max_height,
-                progress=progress)
+    harvest(sources=str(sources), home=str(settings.home), fps=fps, retry_failed=True, max_height=max_height, progress=progress)
     snapshot = current_snapshot(settings)
     rows = read_only_query(settings, "SELECT * FROM videos WHERE video_id = $v", params={"v": ref.video_id},
                            at_version=snapshot).to_pylist()
@@ -145,8 +162,6 @@ def _predict_video(pred: Predictor, source: str, settings: Settings, out: str | 
     parquet, npz = write_predictions(folder, motions, pred.faces, meta)
     written = {"parquet": str(parquet), "npz": str(npz)}
     if render:
-        from pose_harvest.video import probe
-
         video = row | {"file_fps": probe(row["raw_path"]).fps}
         n = overlay_video(video, folder / files.OVERLAY, motions, pred.faces, progress)
         written["overlay"] = str(folder / files.OVERLAY)
@@ -167,6 +182,9 @@ def detect_image(rgb: np.ndarray) -> ImagePeople:
     return people_in_image(rgb, get_detector("mediapipe"))
 
 
+hallucinate_people = task(name="hallucinate", cache_policy=NO_CACHE)(hallucinate)
+
+
 @task(name="render-panels", cache_policy=NO_CACHE)
 def write_panels(path: Path, rgb: np.ndarray, hal, people: ImagePeople, faces: np.ndarray) -> Path:
     sheet = render_panels(rgb, hal, people.affine, faces)
@@ -176,21 +194,25 @@ def write_panels(path: Path, rgb: np.ndarray, hal, people: ImagePeople, faces: n
     return path
 
 
-def _predict_image(pred: Predictor, source: str, settings: Settings, out: str | None) -> dict:
+def read_image(source: str) -> tuple[Path, np.ndarray]:
+    """The image file and its ``(H, W, 3)`` uint8 RGB pixels."""
     path = Path(source).expanduser().resolve()
     if not path.is_file():
         raise PredictError(f"no such image file: {source}")
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise PredictError(f"{path} is not a readable image (give a JPEG or PNG file)")
+        raise PredictError(f"{path} is not a readable image: give a JPEG or PNG file")
+    return path, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _predict_image(pred: Predictor, path: Path, rgb: np.ndarray, settings: Settings, out: str | None) -> dict:
     if pred.model.hallucinator is None:
         raise PredictError(f"{pred.checkpoint} was trained without the hallucinator, which single-image prediction needs: "
                            "give a video, or a checkpoint trained with it (the default)")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     people = detect_image(rgb)
     if not len(people):
         raise PredictError(f"no person found in {path}: give a picture in which a person's body is visible")
-    hal = task(name="hallucinate", cache_policy=NO_CACHE)(hallucinate)(pred, people.inputs(pred.cfg, rgb))
+    hal = hallucinate_people(pred, people.inputs(pred.cfg, rgb))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
     folder = Path(out) if out else settings.home / "predictions" / files.folder_name(f"image_{path.stem}_{digest}")
     png = write_panels(folder / f"{path.stem}_past_present_future.png", rgb, hal, people, pred.faces)
@@ -213,10 +235,16 @@ def predict(source: str, checkpoint: str, home: str | None = None, out: str | No
     """
     settings = Settings(home=Path(home)) if home else Settings()
     settings.ensure_dirs()
-    try:
-        pred = load_predictor(checkpoint, settings, smpl_path=smpl, device=device, log=get_run_logger().info)
+    log = get_run_logger().info
+    try:  # the input first, then the checkpoint, then the work: what is wrong is said before anything heavy runs
         if is_image(source):
-            return _predict_image(pred, source, settings, out)
-        return _predict_video(pred, source, settings, out, fps=fps, max_height=max_height, render=render, progress=progress)
+            path, rgb = read_image(source)
+            pred = load_predictor(checkpoint, settings, smpl_path=smpl, device=device, log=log)
+            return _predict_image(pred, path, rgb, settings, out)
+        with tempfile.TemporaryDirectory() as tmp:
+            entry, ref, sources = resolve_video(source, Path(tmp))
+            pred = load_predictor(checkpoint, settings, smpl_path=smpl, device=device, log=log)
+            return _predict_video(pred, entry, ref, sources, settings, out, fps=fps, max_height=max_height, render=render,
+                                  progress=progress)
     except (PredictError, CheckpointMismatch) as exc:  # the user's input: a one-line Failed state, no traceback
         return Failed(message=str(exc), data=exc)

@@ -53,7 +53,7 @@ def predict_track(model: HMMR, skeleton: KeypointSkeleton, kps: np.ndarray, *, m
     keep = slice(margin, margin + g)
     parts: dict[str, list[np.ndarray]] = {}
     for i in range(0, len(windows), batch_windows):
-        pred = model(torch.as_tensor(windows[i:i + batch_windows], device=device))
+        pred = model(torch.as_tensor(windows[i:i + batch_windows], device=device), hallucinate=False)
         heads = {"": pred.theta} | {f"_dt{dt:+d}": th for dt, th in pred.theta_dt.items()}
         for name, theta in heads.items():
             theta = theta[:, keep].reshape(-1, theta.shape[-1])

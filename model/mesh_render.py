@@ -11,8 +11,10 @@ The camera is orthographic, as HMMR's weak perspective: a mesh comes as ``(V, 3)
 pixels of the image (``x`` right, ``y`` down, pixel centres) and a depth in any unit that grows away
 from the viewer (``s_px * Z`` for a body posed by :class:`model.body.BodyModel` with HMMR's upright
 global rotation). Shading: smooth per-vertex normals, two-sided, a key light from the viewer's upper
-left with a highlight, a weaker fill from the right, the track's colour lightened a little. Several meshes in one image are layered in the order given, the first in front
-(each gets its own slice of the depth buffer, since weak-perspective cameras share no depth).
+left with a highlight, a weaker fill from the right, the track's colour lightened a little. Several
+meshes in one image are layered in the order given, the first in front: weak-perspective cameras share
+no depth, so :meth:`MeshRenderer.render` gives each its own slice of the depth buffer and
+:meth:`MeshRenderer.overlay` pastes them back to front.
 """
 
 from __future__ import annotations
@@ -104,9 +106,12 @@ class MeshRenderer:
                region: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """``(h, w, 4)`` uint8 RGBA of ``region`` ``(x0, y0, x1, y1)`` (default the whole image): the
         meshes (``(V, 3)`` pixels + depth each, the first in front) in their RGB ``colours``, alpha
-        255 where a mesh covers the pixel, 0 elsewhere."""
+        255 where a mesh covers the pixel, 0 elsewhere. Only the region is cleared and read back."""
+        x0, y0, x1, y1 = region or (0, 0, self.width, self.height)
+        view = (x0, y0, x1 - x0, y1 - y0)
         self.fbo.use()
-        self.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        self.fbo.scissor = view
+        self.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=view)
         n = len(meshes)
         for i, (verts, colour) in enumerate(zip(meshes, colours)):
             verts = np.asarray(verts, np.float32)
@@ -115,26 +120,35 @@ class MeshRenderer:
             self.prog["layer"].value = 1.0 / n
             self.prog["colour"].value = tuple(c / 255 for c in colour)
             self.vao.render()
-        x0, y0, x1, y1 = region or (0, 0, self.width, self.height)
-        raw = self.fbo.read(viewport=(x0, y0, x1 - x0, y1 - y0), components=4)
+        raw = self.fbo.read(viewport=view, components=4)
         return np.frombuffer(raw, np.uint8).reshape(y1 - y0, x1 - x0, 4)
+
+    def _region(self, verts: np.ndarray) -> tuple[int, int, int, int] | None:
+        """The pixels a mesh can cover, clipped to the image (None when it is outside)."""
+        lo = np.clip(np.floor(verts[:, :2].min(0)).astype(int) - 1, 0, [self.width, self.height])
+        hi = np.clip(np.ceil(verts[:, :2].max(0)).astype(int) + 2, 0, [self.width, self.height])
+        return None if (hi <= lo).any() else (int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1]))
 
     def overlay(self, image: np.ndarray, meshes: list[np.ndarray], colours: list[tuple[int, int, int]],
                 opacity: float = 1.0) -> np.ndarray:
-        """A copy of ``image`` ``(H, W, 3)`` uint8 RGB with the meshes drawn over it (``opacity`` 1 hides
-        what they cover). Only the meshes' bounding box is read back and blended."""
+        """A copy of ``image`` ``(H, W, 3)`` uint8 RGB with the meshes drawn over it, the first in front
+        (``opacity`` 1 hides what they cover). Each mesh is drawn in its own box and pasted back to
+        front, so only the pixels near the people are read back and blended."""
         out = np.array(image, np.uint8, copy=True)
-        if not meshes:
-            return out
-        xy = np.concatenate([np.asarray(m)[:, :2] for m in meshes])
-        x0, y0 = np.clip(np.floor(xy.min(0)).astype(int) - 1, 0, [self.width, self.height])
-        x1, y1 = np.clip(np.ceil(xy.max(0)).astype(int) + 2, 0, [self.width, self.height])
-        if x1 <= x0 or y1 <= y0:
-            return out
-        rgba = self.render(meshes, colours, (int(x0), int(y0), int(x1), int(y1)))
-        alpha = rgba[..., 3:].astype(np.float32) * (opacity / 255)
-        patch = out[y0:y1, x0:x1].astype(np.float32)
-        out[y0:y1, x0:x1] = (patch + alpha * (rgba[..., :3] - patch)).round().astype(np.uint8)
+        for verts, colour in reversed(list(zip(meshes, colours))):
+            verts = np.asarray(verts, np.float32)
+            region = self._region(verts)
+            if region is None:
+                continue
+            x0, y0, x1, y1 = region
+            rgba = self.render([verts], [colour], region)
+            covered = rgba[..., 3] > 0
+            patch = out[y0:y1, x0:x1]
+            if opacity >= 1.0:
+                patch[covered] = rgba[..., :3][covered]
+            else:
+                mixed = patch[covered].astype(np.float32) * (1 - opacity) + rgba[..., :3][covered].astype(np.float32) * opacity
+                patch[covered] = mixed.round().astype(np.uint8)
         return out
 
     def close(self) -> None:

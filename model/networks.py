@@ -270,12 +270,14 @@ class HMMR(nn.Module):
             theta_dt[dt] = torch.cat([cam, pose, theta[:, 75:]], 1).reshape(b, t, -1)
         return theta.reshape(b, t, -1), theta_dt
 
-    def forward(self, inputs: torch.Tensor) -> Predictions:
+    def forward(self, inputs: torch.Tensor, hallucinate: bool = True) -> Predictions:
+        """``hallucinate=False`` leaves the hallucinator's branch out (prediction on whole tracks needs
+        only the movie strips)."""
         phi = self.encode(inputs)
         movie = self.movie(phi)
         theta, theta_dt = self.regress(movie)
         out = Predictions(theta=theta, theta_dt=theta_dt, phi=phi, movie=movie)
-        if self.hallucinator is not None:
+        if self.hallucinator is not None and hallucinate:
             out.movie_hal = self.hallucinator(phi)
             out.theta_hal, out.theta_hal_dt = self.regress(out.movie_hal)
         return out

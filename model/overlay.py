@@ -3,6 +3,7 @@ present / future panels of single images. Meshes are drawn by :class:`model.mesh
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -45,16 +46,33 @@ def draw_tracks(renderer: MeshRenderer, rgb: np.ndarray, people: list[tuple[int,
 
 
 def render_overlay(video: Path, out: Path, tracks: dict[int, TrackMotion], faces: np.ndarray, *, width: int,
-                   height: int, fps: float, resample: bool, progress: bool = True) -> int:
+                   height: int, fps: float, resample: bool, progress: bool = True,
+                   timings: dict[str, float] | None = None) -> int:
     """Write ``out`` (MP4): every decoded frame of ``video`` with the tracks' meshes. ``fps`` is the
     harvest's decoding rate (``videos.fps``) and ``resample`` whether it differs from the file's own.
-    Returns the frames written (the video's, one for one)."""
+    Returns the frames written (the video's, one for one). ``timings``, when given, receives the
+    seconds spent waiting for decoded frames (``decode``), drawing (``render``) and handing frames to
+    the encoder (``encode``)."""
     at = _people_at(tracks)
+    spent = timings if timings is not None else {}
+    for key in ("decode", "render", "encode"):
+        spent.setdefault(key, 0.0)
     stream = FrameStream(video, width, height, fps=fps if resample else None)
     with MeshRenderer(faces, width, height) as renderer, VideoWriter(out, width, height, fps) as writer:
+        t0 = time.perf_counter()
         for index, rgb in tqdm(stream, desc="overlay", unit="frame", disable=not progress, leave=False):
+            t1 = time.perf_counter()
             people = [(tid, tracks[tid].vertices_image(row)) for tid, row in at.get(index, [])]
-            writer.write(draw_tracks(renderer, rgb, people))
+            drawn = draw_tracks(renderer, rgb, people)
+            t2 = time.perf_counter()
+            writer.write(drawn)
+            t3 = time.perf_counter()
+            spent["decode"] += t1 - t0
+            spent["render"] += t2 - t1
+            spent["encode"] += t3 - t2
+            t0 = t3
+        writer.close()  # the encoder's last frames
+        spent["encode"] += time.perf_counter() - t0
     if stream.error:
         raise RuntimeError(f"decoding {video} stopped after {stream.n_frames} frames: {stream.error}")
     return writer.n_frames

@@ -211,17 +211,17 @@ def shots_from_cuts(cuts: list[int], n_frames: int) -> list[tuple[int, int]]:
 
 
 class VideoWriter:
-    """An H.264 MP4 (yuv420p, CRF ``crf``) written from ``(H, W, 3)`` uint8 RGB frames through an ffmpeg
-    pipe, at ``fps`` frames per second (kept as the rational ffmpeg would read, e.g. 30000/1001), one
-    output frame per frame written. A context manager; :meth:`close` raises RuntimeError with ffmpeg's
-    complaint when the file could not be written."""
+    """An H.264 MP4 (yuv420p, CRF ``crf``, x264 ``preset``) written from ``(H, W, 3)`` uint8 RGB frames
+    through an ffmpeg pipe, at ``fps`` frames per second (kept as the rational ffmpeg would read, e.g.
+    30000/1001), one output frame per frame written. A context manager; :meth:`close` raises
+    RuntimeError with ffmpeg's complaint when the file could not be written."""
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float, *, crf: int = 23):
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, *, crf: int = 23, preset: str = "veryfast"):
         self.path = Path(path)
         rate = str(Fraction(fps).limit_denominator(1001))
         self._proc = (
             ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=rate)
-            .output(str(self.path), pix_fmt="yuv420p", vcodec="libx264", crf=crf, r=rate)
+            .output(str(self.path), pix_fmt="yuv420p", vcodec="libx264", crf=crf, preset=preset, r=rate)
             .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
             .overwrite_output()
             .run_async(pipe_stdin=True, pipe_stderr=True)
