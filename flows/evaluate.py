@@ -43,17 +43,20 @@ DEFAULT_QUERY = "SELECT video_id, track_id FROM curated_tracks"
 HEADLINE = ("pck", "accel", "mpjpe", "pa_mpjpe", "accel_error")
 
 
-def track_keypoints(settings: Settings, video_id: str, track_id: int, n_frames: int, snapshot: int | None = None) -> np.ndarray:
-    """A whole track's keypoints ``(N, 25, 3)``, in its HMMR crops normalised to [-1, 1] (no augmentation)."""
+def track_ground_truth(settings: Settings, video_id: str, track_id: int, n_frames: int,
+                       snapshot: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A whole track's keypoints ``(N, 25, 3)``, in its HMMR crops normalised to [-1, 1] (no augmentation),
+    and its 3D ground truth ``(N, 14, 3)`` LSP joints in metres when ``track_frames_3d`` has every frame (else None)."""
     query = f"SELECT * FROM training_windows WHERE video_id = '{video_id.replace(chr(39), chr(39) * 2)}' AND track_id = {int(track_id)}"
-    return WindowDataset(settings, query, T=n_frames, coords="crop", at_version=snapshot)[0]["kps"].numpy()
+    item = WindowDataset(settings, query, T=n_frames, coords="crop", at_version=snapshot)[0]
+    return item["kps"].numpy(), item["joints_3d"].numpy() if bool(item["has_3d"]) else None
 
 
 @task(name="evaluate-track", cache_policy=NO_CACHE, task_run_name="evaluate-{video_id}-{track_id}")
 def evaluate_track(model: HMMR, skeleton: KeypointSkeleton, settings: Settings, video_id: str, track_id: int,
                    n_frames: int, snapshot: int) -> dict[str, np.ndarray]:
-    kps = track_keypoints(settings, video_id, track_id, n_frames, snapshot)
-    return track_metrics(predict_track(model, skeleton, kps), kps, None, model.cfg.delta_t, model.cfg.visible_conf)
+    kps, joints_3d = track_ground_truth(settings, video_id, track_id, n_frames, snapshot)
+    return track_metrics(predict_track(model, skeleton, kps), kps, joints_3d, model.cfg.delta_t, model.cfg.visible_conf)
 
 
 def _table(summary: dict[str, float], delta_t: tuple[int, ...]) -> list[dict]:

@@ -63,7 +63,8 @@ def train_steps(trainer: Trainer, data: WindowDataset, run_dir: Path, until: int
 def _curves_markdown(run_dir: Path) -> tuple[str, list[dict]]:
     rows = read_metrics(run_dir)
     keep = rows[:: max(1, len(rows) // CURVE_ROWS)] + ([rows[-1]] if rows else [])
-    cols = [c for c in ("step", "total", "kp", "kp_dt-5", "kp_dt+5", "hal_kp", "hallucinate", "const_shape", "shape_prior") if rows and c in rows[0]]
+    cols = [c for c in ("step", "total", "kp", "kp_dt-5", "kp_dt+5", "joints_3d", "smpl", "hal_kp", "hallucinate", "const_shape",
+                        "shape_prior") if rows and c in rows[0]]
     table = [dict((c, r.get(c)) for c in cols) for r in dict((r["step"], r) for r in keep).values()]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)] + ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in table]
     return "\n".join(lines), table
@@ -83,6 +84,7 @@ def train(
     smpl: str | None = None,
     device: str = "auto",
     num_workers: int = 0,
+    mix_3d: float | None = 0.5,
     config: dict | None = None,
     progress: bool = True,
 ) -> dict:
@@ -92,6 +94,8 @@ def train(
     checkpoint. single_frame: the paper's single-frame baseline (no f_movie). smpl: an SMPL model file
     (default ``HMMR_SMPL_PATH``, else the open body model). device: ``auto`` picks cuda when present.
     config: overrides of :class:`model.config.HMMRConfig` (the paper's defaults), e.g. ``{"lr_encoder": 1e-4}``.
+    mix_3d: when the windows include some with 3D ground truth (``track_frames_3d``) and some without,
+    the share of each batch drawn from the first kind (the paper's half-and-half; None: plain shuffle).
     Returns the run folder, the last step's losses and the snapshot the data came from.
     """
     settings = Settings(home=Path(home)) if home else Settings()
@@ -103,8 +107,10 @@ def train(
     body = load_body_model(settings, smpl_path=smpl, device="cpu", log=logger.info)
     torch.manual_seed(seed)  # the initial weights
     trainer = Trainer(cfg, KeypointSkeleton.from_body_model(body), device=dev, mean_theta=mean_theta(body))
-    fit_cfg = FitConfig(steps=steps, checkpoint_every=checkpoint_every, log_every=log_every, seed=seed, num_workers=num_workers)
-    extra = {"query": query, "snapshot": data.snapshot, "windows": len(data), "body": body.kind, "body_source": str(body.source)}
+    fit_cfg = FitConfig(steps=steps, checkpoint_every=checkpoint_every, log_every=log_every, seed=seed, num_workers=num_workers,
+                        mix_3d=mix_3d)
+    extra = {"query": query, "snapshot": data.snapshot, "windows": len(data), "windows_3d": int(data.has_3d.sum()),
+             "body": body.kind, "body_source": str(body.source)}
     if (run / CHECKPOINT).is_file():
         trainer.load(run / CHECKPOINT)
     logger.info("training %s on %d windows of snapshot %s (%s body model, %s) in %s, from step %d",

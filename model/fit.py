@@ -5,6 +5,11 @@ step: the step, its wall-clock time, every loss), ``tb/`` (TensorBoard). Batch `
 augmentation: epoch ``e = s // batches_per_epoch`` shuffles with ``(seed, e)``, and the dataset draws its
 augmentation from ``(seed, e, index)``. So a run killed after a checkpoint and resumed computes
 exactly the steps the uninterrupted run would have (rows logged after that checkpoint are replaced).
+
+When the dataset has windows with 3D ground truth and windows without (its ``has_3d`` array), each
+batch takes ``mix_3d`` of its windows from the first kind and the rest from the second, as the paper
+does (half Human3.6M, half 2D-only); each kind is shuffled on its own per epoch, and an epoch ends
+when either runs out.
 """
 
 from __future__ import annotations
@@ -29,28 +34,55 @@ METRICS = "metrics.csv"
 @dataclass(frozen=True)
 class FitConfig:
     """steps: total optimisation steps; checkpoint_every / log_every: in steps; seed: batch order and
-    augmentation; num_workers: DataLoader worker processes (0: load in this process)."""
+    augmentation; num_workers: DataLoader worker processes (0: load in this process); mix_3d: share
+    of each batch taken from windows with 3D ground truth when both kinds exist (None: no mixing)."""
 
     steps: int = 1000
     checkpoint_every: int = 200
     log_every: int = 1
     seed: int = 0
     num_workers: int = 0
+    mix_3d: float | None = 0.5
 
 
-def step_batches(dataset: Dataset, batch_size: int, *, seed: int, start_step: int, num_workers: int = 0) -> Iterator[dict]:
+def _mix(dataset: Dataset, batch_size: int, mix_3d: float | None) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(windows with 3D, windows without, how many of the first per batch), when the batches mix."""
+    has_3d = getattr(dataset, "has_3d", None)
+    if mix_3d is None or has_3d is None or not 0 < mix_3d < 1 or has_3d.all() or not has_3d.any():
+        return None
+    n3 = min(max(int(round(mix_3d * batch_size)), 1), batch_size - 1)
+    return np.flatnonzero(has_3d), np.flatnonzero(~has_3d), n3
+
+
+def epoch_batches(n_windows: int, batch_size: int, seed: int, epoch: int,
+                  mix: tuple[np.ndarray, np.ndarray, int] | None = None) -> list[list[int]]:
+    """The batches (window indices) of one epoch: a shuffle by ``(seed, epoch)``, or with ``mix``
+    (see :func:`_mix`) a shuffle of each kind, ``mix[2]`` windows of the first kind per batch."""
+    rng = np.random.default_rng([seed, epoch])
+    if mix is None:
+        order = rng.permutation(n_windows)
+        return [order[b * batch_size:(b + 1) * batch_size].tolist() for b in range(n_windows // batch_size)]
+    with_3d, without, n3 = rng.permutation(mix[0]), rng.permutation(mix[1]), mix[2]
+    n2 = batch_size - n3
+    return [with_3d[b * n3:(b + 1) * n3].tolist() + without[b * n2:(b + 1) * n2].tolist()
+            for b in range(min(len(with_3d) // n3, len(without) // n2))]
+
+
+def step_batches(dataset: Dataset, batch_size: int, *, seed: int, start_step: int, num_workers: int = 0,
+                 mix_3d: float | None = None) -> Iterator[dict]:
     """Batches for steps ``start_step, start_step + 1, ...`` (see the module docstring). The dataset
     needs ``set_epoch`` if it augments; the last partial batch of an epoch is dropped."""
-    per_epoch = len(dataset) // batch_size
+    mix = _mix(dataset, batch_size, mix_3d)
+    per_epoch = len(epoch_batches(len(dataset), batch_size, seed, 0, mix))
     if per_epoch == 0:
-        raise ValueError(f"{len(dataset)} training windows: fewer than one batch of {batch_size}")
+        raise ValueError(f"{len(dataset)} training windows: fewer than one batch of {batch_size}"
+                         + (f" ({len(mix[0])} with 3D, {len(mix[1])} without, mixed {mix[2]}:{batch_size - mix[2]})" if mix else ""))
     step = start_step
     while True:
         epoch, first = divmod(step, per_epoch)
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
-        order = np.random.default_rng([seed, epoch]).permutation(len(dataset))
-        batches = [order[b * batch_size:(b + 1) * batch_size].tolist() for b in range(first, per_epoch)]
+        batches = epoch_batches(len(dataset), batch_size, seed, epoch, mix)[first:]
         loader = DataLoader(dataset, batch_sampler=batches, num_workers=num_workers)
         for batch in loader:
             yield batch
@@ -121,7 +153,8 @@ def fit(trainer: Trainer, dataset: Dataset, run_dir: Path, cfg: FitConfig, *, re
     start = trainer.step_count
     log = TrainLog(run_dir, start)
     last: dict = {"step": start}
-    batches = step_batches(dataset, trainer.cfg.batch_size, seed=cfg.seed, start_step=start, num_workers=cfg.num_workers)
+    batches = step_batches(dataset, trainer.cfg.batch_size, seed=cfg.seed, start_step=start, num_workers=cfg.num_workers,
+                           mix_3d=cfg.mix_3d)
     try:
         with tqdm(total=cfg.steps, initial=start, desc="train", unit="step", disable=not progress) as bar:
             while trainer.step_count < cfg.steps:

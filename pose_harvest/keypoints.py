@@ -136,15 +136,28 @@ LAYOUTS: dict[str, Layout] = {
                                     POSETRACK17, PENN13)
 }
 
-# Left/right permutation of HMMR-25 (for horizontal flips).
-HMMR25_FLIP = np.array(
-    [
-        HMMR25.index(
-            n.replace("left_", "@").replace("right_", "left_").replace("@", "right_")
-        )
-        for n in HMMR25.joints
-    ]
+SMPL24 = Layout(
+    "smpl24",
+    (
+        "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
+        "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
+        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+        "left_hand", "right_hand",
+    ),
 )
+"""SMPL's 24 kinematic joints, in SMPL's order (the body model's joints and its 72-number pose)."""
+
+
+def flip_permutation(layout: Layout) -> np.ndarray:
+    """``(len(layout),)``: for each joint, the index of its mirror image (left <-> right; others stay)."""
+    return np.array([layout.index(n.replace("left_", "@").replace("right_", "left_").replace("@", "right_"))
+                     for n in layout.joints])
+
+
+# Left/right permutations (for horizontal flips).
+HMMR25_FLIP = flip_permutation(HMMR25)
+LSP14_FLIP = flip_permutation(LSP14)
+SMPL24_FLIP = flip_permutation(SMPL24)
 
 # Keypoints below the shoulders (used by the face-only rule of track curation).
 HMMR25_BODY_BELOW_SHOULDERS = np.array(

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from pose_harvest.curate import CurationConfig
-from pose_harvest.keypoints import HMMR25_FLIP
+from pose_harvest.keypoints import HMMR25_FLIP, LSP14_FLIP, SMPL24_FLIP
 
 CROP_PX = 224  # network input side
 CONTEXT_PX = 300  # side of the square cut around the person, in pixels of the 150-px-person image
@@ -87,6 +87,19 @@ def transform_keypoints(kps: np.ndarray, m: np.ndarray, *, flip: bool, normalise
     if flip:
         out = out[:, HMMR25_FLIP]
     return out.astype(np.float32)
+
+
+def flip_joints_3d(joints: np.ndarray) -> np.ndarray:
+    """``(..., 14, 3)`` LSP-14 joints (camera frame) of a mirrored image: x negated, left and right swapped."""
+    return joints[..., LSP14_FLIP, :] * np.array([-1.0, 1.0, 1.0], dtype=joints.dtype)
+
+
+def flip_pose(pose: np.ndarray) -> np.ndarray:
+    """``(..., 72)`` SMPL axis-angle pose (global rotation in the camera frame) of a mirrored image:
+    the mirror ``M = diag(-1, 1, 1)`` turns each rotation ``R`` into ``M R M``, whose axis-angle is
+    ``(x, -y, -z)``; left and right joints swap (HMR's ``reflect_pose``)."""
+    aa = pose.reshape(pose.shape[:-1] + (24, 3))[..., SMPL24_FLIP, :] * np.array([1.0, -1.0, -1.0], dtype=pose.dtype)
+    return aa.reshape(pose.shape)
 
 
 def transform_boxes(boxes: np.ndarray, m: np.ndarray, *, normalise: bool) -> np.ndarray:

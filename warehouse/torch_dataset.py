@@ -17,7 +17,13 @@ An item is a dict:
 | affine | (T, 2, 3) float32 | video pixels -> 224-crop pixels, augmentation included |
 | frames | (T,) int64 | frame indices |
 | images | (T, 3, 224, 224) float32 | RGB crops in [0, 1] (only with ``frames=True``) |
+| joints_3d | (T, 14, 3) float32 | 3D ground truth (``track_frames_3d``): LSP-14 joints, metres, camera frame; zeros without |
+| pose, shape | (T, 72), (10,) float32 | SMPL pose (global rotation in the camera frame) and shape of that ground truth; zeros without |
+| has_3d, has_smpl | () bool | the window has that ground truth on every frame |
 | video_id, track_id, start_frame | | the window |
+
+A mirrored window (augmentation) mirrors its 3D too: LSP joints swap sides and x is negated, the pose
+is reflected (:func:`warehouse.crops.flip_joints_3d`, :func:`~warehouse.crops.flip_pose`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
+import duckdb
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -35,7 +42,8 @@ from torch.utils.data import DataLoader, Dataset
 from hmmr.config import Settings
 from warehouse import lake
 from warehouse.catalog import read_only_query
-from warehouse.crops import Augment, Jitter, crop_images, crop_matrices, transform_boxes, transform_keypoints
+from warehouse.crops import (Augment, Jitter, crop_images, crop_matrices, flip_joints_3d, flip_pose, transform_boxes,
+                             transform_keypoints)
 from warehouse.frame_window import VideoIndex, read_frames
 from warehouse.windows import DEFAULT_T, windows_sql
 
@@ -50,6 +58,9 @@ FROM tf LEFT JOIN d USING (frame)
 ORDER BY tf.frame
 """
 _VIDEO_SQL = f"SELECT raw_path, fps FROM {lake.ALIAS}.videos WHERE video_id = ?"
+_TRACK_3D_SQL = f"""SELECT frame, joints_3d, pose, shape FROM {lake.ALIAS}.track_frames_3d
+WHERE video_id = $video_id AND track_id = $track_id ORDER BY frame"""
+_TRACKS_3D_SQL = "SELECT video_id, track_id, min(frame) AS first, max(frame) AS last, count(*) AS n FROM track_frames_3d GROUP BY ALL"
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,10 @@ class _Track:
     has_det: np.ndarray
     boxes: np.ndarray
     kps: np.ndarray
+    has_3d: np.ndarray | None = None  #: (N,) frames with 3D ground truth, and then:
+    joints_3d: np.ndarray | None = None  #: (N, 14, 3) metres, camera frame
+    pose: np.ndarray | None = None  #: (N, 72)
+    shape: np.ndarray | None = None  #: (10,)
 
 
 class WindowDataset(Dataset):
@@ -73,7 +88,8 @@ class WindowDataset(Dataset):
     other T the same SQL comes from :func:`warehouse.windows.windows_sql`). ``augment`` (only with
     ``coords="crop"``) draws one :class:`~warehouse.crops.Jitter` per item from
     ``(seed, epoch, index)``, so items are reproducible whatever the worker; call :meth:`set_epoch`
-    for new draws each epoch. ``track_cache``: tracks kept in memory per process.
+    for new draws each epoch. ``track_cache``: tracks kept in memory per process. ``has_3d`` ``(N,)``:
+    the windows whose track has 3D ground truth over the whole window.
     """
 
     def __init__(self, settings: Settings, query: str = "SELECT * FROM training_windows", *, T: int = DEFAULT_T,
@@ -102,7 +118,22 @@ class WindowDataset(Dataset):
         lengths = table.column("end_frame").to_numpy() - self.starts + 1
         if len(lengths) and (lengths != self.T).any():
             raise ValueError(f"the query returned windows of {sorted(set(lengths.tolist()))} frames, not T = {self.T}")
+        self._tracks_3d = self._ground_truth_tracks()
+        self.has_3d = np.array([self._covers(self.window(i), self.T) for i in range(len(self))], bool)
         self._reset()
+
+    def _ground_truth_tracks(self) -> dict[tuple[str, int], tuple[int, int]]:
+        """(video_id, track_id) -> (first, last) frame of the tracks whose 3D rows are contiguous."""
+        try:
+            rows = read_only_query(self.settings, _TRACKS_3D_SQL, at_version=self.snapshot).to_pylist()
+        except duckdb.CatalogException:  # a lakehouse written before the table existed
+            return {}
+        return {(r["video_id"], r["track_id"]): (r["first"], r["last"]) for r in rows if r["last"] - r["first"] + 1 == r["n"]}
+
+    def _covers(self, window: tuple[str, int, int], T: int) -> bool:
+        video_id, track_id, start = window
+        span = self._tracks_3d.get((video_id, track_id))
+        return span is not None and span[0] <= start and start + T - 1 <= span[1]
 
     def _reset(self) -> None:
         self._con, self._pid = None, None
@@ -150,13 +181,25 @@ class WindowDataset(Dataset):
             kps[has, :, i] = present.column(name).combine_chunks().flatten().to_numpy().reshape(-1, 25)
         boxes = np.zeros((len(has), 4), np.float32)
         boxes[has] = np.stack([present.column(c).to_numpy() for c in ("x0", "y0", "x1", "y1")], 1)
-        track = _Track(frames=t.column("frame").to_numpy().astype(np.int64),
-                       center=np.stack([t.column("center_x").to_numpy(), t.column("center_y").to_numpy()], 1),
-                       scale=t.column("scale").to_numpy(), has_det=has, boxes=boxes, kps=kps)
+        frames = t.column("frame").to_numpy().astype(np.int64)
+        track = _Track(frames=frames, center=np.stack([t.column("center_x").to_numpy(), t.column("center_y").to_numpy()], 1),
+                       scale=t.column("scale").to_numpy(), has_det=has, boxes=boxes, kps=kps,
+                       **(self._track_3d(video_id, track_id, frames) if key in self._tracks_3d else {}))
         self._tracks[key] = track
         if len(self._tracks) > self.track_cache:
             self._tracks.popitem(last=False)
         return track
+
+    def _track_3d(self, video_id: str, track_id: int, frames: np.ndarray) -> dict:
+        t = self._connection().execute(_TRACK_3D_SQL, {"video_id": video_id, "track_id": track_id}).fetch_arrow_table()
+        at = np.searchsorted(frames, t.column("frame").to_numpy())
+        n = len(frames)
+        has, joints, pose = np.zeros(n, bool), np.zeros((n, 14, 3), np.float32), np.zeros((n, 72), np.float32)
+        has[at] = True
+        joints[at] = t.column("joints_3d").combine_chunks().flatten().to_numpy().reshape(-1, 14, 3)
+        pose[at] = t.column("pose").combine_chunks().flatten().to_numpy().reshape(-1, 72)
+        shape = t.column("shape").combine_chunks().flatten().to_numpy().reshape(-1, 10)[0] if len(t) else np.zeros(10, np.float32)
+        return {"has_3d": has, "joints_3d": joints, "pose": pose, "shape": shape.astype(np.float32)}
 
     def _video(self, video_id: str) -> tuple[VideoIndex, float]:
         if video_id not in self._videos:
@@ -171,6 +214,15 @@ class WindowDataset(Dataset):
         if self.augment is None:
             return Jitter()
         return self.augment.draw(np.random.default_rng([self.seed, self.epoch, index]))
+
+    def _ground_truth(self, track: _Track, sl: slice, *, flip: bool) -> dict:
+        """The 3D keys of an item (zeros and False unless every frame of the window has ground truth)."""
+        if track.has_3d is None or not track.has_3d[sl].all():
+            return _no_ground_truth(self.T)
+        joints, pose = track.joints_3d[sl], track.pose[sl]
+        if flip:
+            joints, pose = flip_joints_3d(joints), flip_pose(pose)
+        return {"joints_3d": joints, "pose": pose, "shape": track.shape, "has_3d": True, "has_smpl": True}
 
     def __getitem__(self, index: int) -> dict:
         video_id, track_id, start = self.window(index)
@@ -188,14 +240,20 @@ class WindowDataset(Dataset):
             "has_detection": track.has_det[sl],
             "affine": m.astype(np.float32),
             "frames": track.frames[sl],
+            **self._ground_truth(track, sl, flip=crop and jit.flip),
         }
-        item = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in item.items()}
+        item = {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else torch.tensor(v) for k, v in item.items()}
         if self.frames:
             video, fps = self._video(video_id)
             rgb = crop_images(read_frames(video, start, self.T, fps=fps), m)
             item["images"] = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255)
         item.update(video_id=video_id, track_id=track_id, start_frame=start)
         return item
+
+
+def _no_ground_truth(T: int) -> dict:
+    return {"joints_3d": np.zeros((T, 14, 3), np.float32), "pose": np.zeros((T, 72), np.float32),
+            "shape": np.zeros(10, np.float32), "has_3d": False, "has_smpl": False}
 
 
 def window_loader(dataset: WindowDataset, *, batch_size: int = 8, shuffle: bool = True, num_workers: int = 2,

@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-from pose_harvest.keypoints import HMMR25
+from pose_harvest.keypoints import HMMR25, SMPL24
 
 BUILD_VERSION = 1
 NUM_BETAS = 10
@@ -51,12 +51,7 @@ N_FIT = 500
 SEED = 0
 ADULT_AGES = (18.0, 70.0)  #: years, anny's "morphological age"
 
-SMPL_JOINTS = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hand", "right_hand",
-)
+SMPL_JOINTS = SMPL24.joints
 SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 
 _TOES = tuple(f"toe{i}-1" for i in range(1, 6))
