@@ -1,11 +1,9 @@
 """Mocap into training data: fit the body model to stored sequences, then film the fits with synthetic cameras.
 
 ``fit_sequences``: ``mocap_frames`` joints -> :func:`model.body.fit_joints.fit_joints` ->
-``mocap_fits`` / ``mocap_fit_frames``. ``make_views``: fits -> random plausible cameras and the
-measured detector noise (:mod:`pose_harvest.synthetic_views`) -> per-video tables (videos, detections,
-tracks, track_frames, curated by the harvest's own rules) and ``track_frames_3d``
-(:mod:`warehouse.mocap.views`). Plain functions, not Prefect flows: each is seconds to a minute of
-CPU per sequence with nothing to schedule or retry; ``hmmr mocap fit`` / ``hmmr mocap views`` call them.
+``mocap_fits`` / ``mocap_fit_frames`` (``hmmr mocap fit``). The next step, fits -> synthetic views
+(``hmmr mocap views``), needs no model and lives in :func:`warehouse.mocap.views.store_views`. A plain
+function, not a Prefect flow: seconds to a minute of CPU per sequence with nothing to schedule or retry.
 """
 
 from __future__ import annotations

@@ -115,7 +115,112 @@ def h36m(
                                              test_subjects=test_subjects, progress=progress))
 
 
-def register(import_app: typer.Typer) -> None:
+SequencesArg = Annotated[Optional[list[str]], typer.Argument(help="Sequence ids (e.g. cmu:02_01); default: every stored one.")]
+
+
+def fit(
+    sequences: SequencesArg = None,
+    iterations: Annotated[int, typer.Option(min=1, help="Adam iterations on all joints (after the torso stage).")] = 240,
+    smpl: Annotated[Optional[Path], typer.Option(help="SMPL model file (.pkl or converted .npz); default HMMR_SMPL_PATH, else the open body model.")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Fit the body model to stored mocap sequences (hmmr import bvh first): per-frame pose and
+    translation, one shape per sequence, all frames at once with temporal smoothness, CMU joints
+    matched to SMPL joints with constant placement corrections (model.body.fit_joints). Writes
+    mocap_fits and mocap_fit_frames; fitting again replaces a sequence's rows."""
+    from flows.mocap import fit_sequences
+    from model.body.fit_joints import FitConfig, MocapSkeletonError
+
+    table = Table("sequence", "split", "frames", "mean mm", "max mm", "without corrections mm", "worst joint", "iterations", "seconds",
+                  title="body-model fits (distance between mocap joints and fitted body joints)")
+    try:  # one line per sequence as it is stored
+        done = fit_sequences(_settings(home), sequences, smpl=str(smpl) if smpl else None, cfg=FitConfig(iterations=iterations),
+                             progress=lambda r: console.print(f"fitted {r.sequence_id}: {r.mean_error_mm:.1f} mm mean, {r.seconds:.1f} s"))
+    except (KeyError, MocapSkeletonError, FileNotFoundError) as exc:
+        console.print(f"[red]not fitted:[/red] {str(exc).strip(chr(39))}")
+        raise typer.Exit(1) from exc
+    for r in done:
+        worst = max(r.per_joint_mm, key=r.per_joint_mm.get)
+        table.add_row(r.sequence_id, r.split or "", str(r.n_frames), f"{r.mean_error_mm:.1f}", f"{r.max_error_mm:.1f}",
+                      f"{r.raw_mean_error_mm:.1f}", f"{worst} {r.per_joint_mm[worst]:.1f}", str(r.iterations), f"{r.seconds:.1f}")
+    console.print(table)
+
+
+def views(
+    sequences: SequencesArg = None,
+    count: Annotated[int, typer.Option("--views", min=1, help="Views (random cameras) per sequence.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of the cameras and the noise (a view is the same for the same seed).")] = 0,
+    home: HomeOpt = None,
+) -> None:
+    """Film every fitted sequence (hmmr mocap fit first) with random plausible cameras (3-10 m away,
+    0.5-2.5 m high, any direction, 45-75 degree field of view, 1280x720) and detector-like errors
+    measured on real MediaPipe tracks; store each view as a video 'mocap:<sequence>:view<k>' curated like a
+    harvest (so training_windows has its windows) with its 3D ground truth in track_frames_3d and the
+    sequence's split in the video's tags."""
+    from pose_harvest.detector_noise import MEDIAPIPE_NOISE, measure_noise
+    from warehouse.mocap.fits import read_fits
+    from warehouse.mocap.views import harvested_tracks, store_views
+
+    settings = _settings(home)
+    try:
+        fits = read_fits(settings, sequences)
+    except (KeyError, FileNotFoundError) as exc:
+        console.print(f"[red]no views:[/red] {str(exc).strip(chr(39))}")
+        raise typer.Exit(1) from exc
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("filming", total=len(fits) * count)
+        stored = store_views(settings, fits, MEDIAPIPE_NOISE, views=count, seed=seed,
+                             progress=lambda v: bar.update(task, advance=1, description=v.video_id))
+    table = Table("video", "split", "frames", "kept tracks", "kept frames", "frames detected", title="synthetic views")
+    for v in stored:
+        table.add_row(v.video_id, v.split or "", str(v.n_frames), str(v.n_tracks_kept), str(v.kept_frames), f"{v.detected_fraction:.3f}")
+    console.print(table)
+    ids = ", ".join(f"'{v.video_id}'" for v in stored)
+    synthetic = measure_noise(harvested_tracks(settings, f"SELECT video_id, track_id FROM curated_tracks WHERE video_id IN ({ids})",
+                                               synthetic=True), "synthetic")
+    console.print(f"people touching the image border: {synthetic.edge_fraction:.2%} of frames "
+                  f"(measured on the real tracks: {MEDIAPIPE_NOISE.edge_fraction:.2%})")
+
+
+def noise(home: HomeOpt = None) -> None:
+    """Measure a detector's errors on the kept tracks of a harvest (HOME): per-keypoint jitter,
+    outliers, missing rate and confidence, dropped frames, border contact; prints them and the Python
+    literal that pose_harvest/detector_noise.py holds as MEDIAPIPE_NOISE."""
+    from pose_harvest.detector_noise import measure_noise
+    from pose_harvest.keypoints import HMMR25
+    from warehouse.catalog import read_only_query
+    from warehouse.mocap.views import harvested_tracks
+
+    settings = _settings(home)
+    try:
+        tracks = harvested_tracks(settings)
+        detectors = read_only_query(settings, "SELECT DISTINCT detector FROM videos WHERE status = 'ok' AND video_id NOT LIKE 'mocap:%'")
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    if not tracks:
+        console.print(f"[red]no kept harvested tracks in {settings.home}: run hmmr harvest first[/red]")
+        raise typer.Exit(1)
+    measured = measure_noise(tracks, "+".join(sorted(detectors.column("detector").to_pylist())))
+    table = Table("keypoint", "jitter (x height)", "missing", "confidence", title=f"{measured.n_tracks} tracks, {measured.n_frames} frames")
+    for j, name in enumerate(HMMR25.joints):
+        table.add_row(name, f"{measured.jitter[j]:.4f}", f"{measured.missing[j]:.3f}", f"{measured.conf_mean[j]:.3f} +- {measured.conf_std[j]:.3f}")
+    console.print(table)
+    console.print(f"correlation {measured.correlation_s * 1000:.1f} ms, outliers {measured.outlier_rate:.2%} (RMS {measured.outlier_scale:.3f} x height), "
+                  f"frames without detection {measured.frame_dropout:.2%}, at the border {measured.edge_fraction:.2%}")
+    console.print(measured.literal("MEDIAPIPE_NOISE"), soft_wrap=True, highlight=False)
+
+
+def register(import_app: typer.Typer, app: typer.Typer | None = None) -> None:
+    """The import commands on ``import_app``; with ``app``, also the ``hmmr mocap`` group."""
     import_app.command("bvh")(bvh)
     import_app.command("3dpw")(pw3d)
     import_app.command("h36m")(h36m)
+    if app is not None:
+        mocap_app = typer.Typer(help="Mocap as 3D training data: fit the body model to imported sequences, film the fits "
+                                     "with synthetic cameras, measure a detector's noise.", no_args_is_help=True)
+        mocap_app.command("fit")(fit)
+        mocap_app.command("views")(views)
+        mocap_app.command("noise")(noise)
+        app.add_typer(mocap_app, name="mocap")
