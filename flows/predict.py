@@ -166,6 +166,8 @@ def _predict_video(pred: Predictor, entry: src.SourceEntry, ref: src.VideoRef, s
         n = overlay_video(video, folder / files.OVERLAY, motions, pred.faces, progress)
         written["overlay"] = str(folder / files.OVERLAY)
         logger.info("overlay of %d frames: %s", n, written["overlay"])
+    else:  # an overlay left from an earlier run would no longer match these predictions
+        (folder / files.OVERLAY).unlink(missing_ok=True)
     frames = sum(len(m.frames) for m in motions.values())
     create_markdown_artifact(
         key="predict-summary", description=f"3D motion of {ref.video_id}",

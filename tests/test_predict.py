@@ -2,9 +2,9 @@
 pose2sim_single_cam01 (100 frames of 1080 x 1920, a subject and a bystander), predicted whole; a real
 frame of sports2d_demo as a single image; and every input that cannot be predicted.
 
-The checkpoint is tiny (the train flow tests' network width, 20 steps on both people), so the poses are rough; what
-is checked is what must hold for any checkpoint: shapes and units of the files, the cameras against
-the warehouse's own crop boxes, the overlay's frames, and meshes landing on the people.
+The checkpoint is tiny (the train flow tests' network width, 20 steps on both people), so the poses are
+rough; what is checked is what must hold for any checkpoint: shapes and units of the files, the cameras
+against the warehouse's own crop boxes, the overlay's frames, and meshes landing on the people.
 """
 
 from __future__ import annotations
@@ -152,6 +152,25 @@ def test_overlay_has_the_frames_and_rate_of_the_video_and_draws_on_the_people(pr
     assert np.median(outside) < 4, f"the overlay changes the image away from the people: {np.median(outside):.1f} grey levels"
 
 
+def test_meshes_are_shaded_and_the_first_is_in_front(predicted):
+    from model.mesh_render import MeshRenderer
+    from model.prediction_files import read_predictions
+
+    pred = read_predictions(Path(predicted["out"]))
+    front = pred.tracks[0].vertices_image(50)
+    behind = front + np.array([40.0, 0.0, 0.0], np.float32)  # the same body 40 px to the right
+    black = np.zeros((1920, 1080, 3), np.uint8)
+    red, blue = (255, 0, 0), (0, 0, 255)
+    with MeshRenderer(pred.faces, 1080, 1920) as renderer:
+        alone = renderer.overlay(black, [front], [red]).any(-1)
+        both = renderer.overlay(black, [front, behind], [red, blue])
+    assert alone.sum() > 10_000
+    reds = both[alone]
+    assert (reds[:, 0] > reds[:, 2]).all(), "the second mesh shows through the first"
+    assert ((both[..., 2] > both[..., 0]) & ~alone).sum() > 1_000  # the one behind shows beside it
+    assert np.ptp(reds[:, 0]) > 80, "one flat colour: no shading"
+
+
 def _hue(rgb) -> float:
     return colorsys.rgb_to_hsv(*(np.asarray(rgb) / 255))[0]
 
@@ -204,7 +223,7 @@ CASES = {  # source, checkpoint, what the message says
     "trained with SMPL": ("sample", "smpl", "trained with the smpl body model, not the open one: pass --smpl"),
     "settings of another version": ("sample", "newer", "model settings this hmmr does not know \\(attention_heads\\)"),
     "weights of another configuration": ("sample", "wider", "does not fit its own model settings"),
-    "a video with nobody in it": ("nobody.mp4", "good", "no person found in .*nobody.mp4 \\(60 frames\\): nothing predicted"),
+    "a video with nobody in it": ("nobody_short.mp4", "good", "no person found in .*nobody_short.mp4 \\(15 frames\\): nothing predicted"),
     "a text file posing as a video": ("notes.mp4", "good", "not a readable video"),
     "a dead link": ("http:missing.mp4", "good", "cannot open http://.*missing.mp4: .*404"),
     "no such file": ("missing.mp4", "good", "not a URL and not an existing file"),
@@ -227,6 +246,10 @@ def test_what_cannot_be_predicted_says_why_and_writes_nothing(case, odd_checkpoi
     elif name == "nobody.png":
         source = str(tmp_path / name)
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(served / "nobody.mp4"), "-frames:v", "1", source], check=True)
+    elif name == "nobody_short.mp4":  # half a second of a moving test pattern (the harvest of it is the slow part)
+        source = str(tmp_path / name)
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=0.5",
+                        "-pix_fmt", "yuv420p", "-c:v", "libx264", source], check=True)
     elif name == "notes.jpg":
         source = str(tmp_path / name)
         Path(source).write_text("a text file\n")
