@@ -2,10 +2,10 @@
 
 EGL needs no display: on a machine without a GPU, Mesa's llvmpipe rasterises on the CPU (Debian
 packages ``libegl1 libegl-mesa0 libgl1-mesa-dri``, installed by ``scripts/install.sh``); where the
-NVIDIA driver is installed, EGL renders on the GPU. Measured on 2 CPU cores, one 13,718-vertex body
-over a 1088 x 1920 frame: ~30 ms with smooth shading, against ~110 ms for OpenCV's painter's algorithm
-(depth-sorted flat triangles, which also shows sorting errors where limbs cross); see
-``benchmarks/predict.py``.
+NVIDIA driver is installed, EGL renders on the GPU. Measured once on 2 busy CPU cores, one 13,718-vertex
+body over a 1088 x 1920 frame: ~30 ms with smooth shading (4x MSAA: ~90 ms, so none), against ~110 ms
+for OpenCV's painter's algorithm (depth-sorted flat triangles through ``cv2.fillConvexPoly``, which
+also shows sorting errors where limbs cross); ``benchmarks/predict.py`` times the whole overlay.
 
 The camera is orthographic, as HMMR's weak perspective: a mesh comes as ``(V, 3)`` vertices in
 pixels of the image (``x`` right, ``y`` down, pixel centres) and a depth in any unit that grows away
