@@ -26,14 +26,11 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import triggers
 from flows.plot_artifacts import publish_acceleration
-from flows.train import mean_theta
 from hmmr.config import Settings
-from model.body import load_body_model
-from model.config import HMMRConfig
 from model.evaluate import predict_track, summarize, track_metrics
 from model.networks import HMMR
+from model.predict import load_predictor
 from model.skeleton import KeypointSkeleton
-from model.train import pick_device, read_checkpoint
 from warehouse import schemas
 from warehouse.catalog import read_only_query
 from warehouse.lake import Lake, current_snapshot
@@ -113,14 +110,8 @@ def evaluate(checkpoint: str, query: str = DEFAULT_QUERY, home: str | None = Non
         if found is None:
             raise FileNotFoundError(f"checkpoint 'latest': no model trained under {settings.home} (no runs/*/last.pt)")
         checkpoint = str(found)
-    state = read_checkpoint(Path(checkpoint))
-    cfg = HMMRConfig(**state["config"])
-    dev = pick_device(device)
-    body = load_body_model(settings, smpl_path=smpl, device="cpu", log=logger.info)
-    model = HMMR(cfg, mean_theta(body))
-    model.load_state_dict(state["model"])
-    model.to(dev).eval()
-    skeleton = KeypointSkeleton.from_body_model(body).to(dev)
+    predictor = load_predictor(checkpoint, settings, smpl_path=smpl, device=device, log=logger.info)
+    model, skeleton, cfg = predictor.model, predictor.skeleton, predictor.cfg
     snapshot = current_snapshot(settings)
     tracks = read_only_query(settings, f"SELECT q.video_id, q.track_id, t.n_frames FROM ({query}) q "
                                        "JOIN tracks t USING (video_id, track_id) WHERE t.kept ORDER BY 1, 2",
@@ -131,7 +122,7 @@ def evaluate(checkpoint: str, query: str = DEFAULT_QUERY, home: str | None = Non
     per_track = [evaluate_track(model, skeleton, settings, t["video_id"], t["track_id"], t["n_frames"], snapshot) for t in tracks]
     summary = summarize(per_track)
     rows = _table(summary, cfg.delta_t)
-    result = {"checkpoint": str(checkpoint), "step": state["step"], "trained_on": state["extra"], "query": query,
+    result = {"checkpoint": str(checkpoint), "step": predictor.step, "trained_on": predictor.extra, "query": query,
               "tracks": len(tracks), "frames": int(sum(t["n_frames"] for t in tracks)), "model": "single-frame" if not cfg.temporal else "temporal",
               "data_snapshot": snapshot, "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metrics": summary}
     result["evaluation_id"] = store_evaluation(settings, result, hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest(), snapshot)
@@ -144,7 +135,7 @@ def evaluate(checkpoint: str, query: str = DEFAULT_QUERY, home: str | None = Non
     lines += ["| " + " | ".join("" if r.get(c) is None else (f"{r[c]:.4g}" if c != "head" else r[c]) for c in cols) + " |" for r in rows]
     create_markdown_artifact(
         key="evaluation-summary",
-        markdown=f"# Evaluation of `{Path(checkpoint).name}` (step {state['step']})\n\n{result['model']} model on {len(tracks)} tracks, "
+        markdown=f"# Evaluation of `{Path(checkpoint).name}` (step {predictor.step})\n\n{result['model']} model on {len(tracks)} tracks, "
                  f"{result['frames']} frames. PCK@0.05 after 2D alignment (0-1), accel = the prediction's own acceleration "
                  f"(mm/frame^2); 3D errors (mm) where ground truth exists. Data: snapshot {snapshot}.\n\n" + "\n".join(lines)
                  + f"\n\nWritten to `{out}` and to the warehouse table `evaluations` "
