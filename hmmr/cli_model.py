@@ -24,18 +24,21 @@ def register(app: typer.Typer, home_opt) -> None:
         device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda[:N].")] = "auto",
         seed: Annotated[int, typer.Option(help="Batch order and augmentation seed.")] = 0,
         config: Annotated[Optional[str], typer.Option(help='JSON overrides of the model config, e.g. \'{"lr_encoder": 1e-4}\'.')] = None,
+        mix_3d: Annotated[float, typer.Option("--mix-3d", min=0.0, max=1.0, help="When some windows have 3D ground truth (hmmr mocap views) "
+                                              "and some not: the share of each batch with 3D (the paper: half). 0 or 1: no mixing.")] = 0.5,
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
         home: home_opt = None,
     ) -> None:
-        """Train HMMR (runs as the Prefect flow 'train'): 2D losses on the windows' keypoints, the dynamics
-        heads and the hallucinator, Adam with the paper's rates; checkpoints resume after a kill."""
+        """Train HMMR (runs as the Prefect flow 'train'): 2D losses on the windows' keypoints (3D joint and SMPL
+        losses where a window has 3D ground truth), the dynamics heads and the hallucinator, Adam with the
+        paper's rates; checkpoints resume after a kill."""
         from flows.train import train as train_flow
         from hmmr.cli import _settings, console
 
         result = train_flow(query=query, home=str(_settings(home).home.resolve()), run_dir=str(run_dir) if run_dir else None,
                             steps=steps, checkpoint_every=checkpoint_every, single_frame=single_frame,
                             smpl=str(smpl) if smpl else None, device=device, seed=seed,
-                            config=json.loads(config) if config else None, progress=progress)
+                            config=json.loads(config) if config else None, progress=progress, mix_3d=mix_3d)
         console.print(f"trained to step {result['step']} on {result['windows']} windows (snapshot {result['snapshot']}): "
                       f"total loss {result.get('total', float('nan')):.4f}, 2D keypoint loss {result.get('kp', float('nan')):.4f}\n"
                       f"checkpoint: {Path(result['run_dir']) / 'last.pt'}")

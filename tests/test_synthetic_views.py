@@ -194,3 +194,18 @@ def test_noise_command_measures_real_tracks(views_home):
     body = [HMMR25.index(j) for j in ("right_hip", "left_knee", "right_shoulder", "neck")]
     assert all(0.0005 < measured.jitter[j] < 0.05 for j in body), measured.jitter
     assert f"{measured.jitter[HMMR25.index('neck')]:.4f}" in result.output
+
+
+def test_flipped_pose_is_the_mirrored_body(body_home):  # noqa: F811
+    """The augmentation's mirror of the SMPL pose (flip_pose) poses the body as the mirror image of the
+    original body (flip_joints_3d of its LSP joints), for the open model's mean shape."""
+    from model.body import load_body_model
+    from warehouse.crops import flip_joints_3d, flip_pose
+
+    body = load_body_model(Settings(home=body_home))
+    pose = np.random.default_rng(2).normal(0, 0.4, (4, 72)).astype(np.float32)
+    with torch.no_grad():
+        joints = body(torch.as_tensor(pose), torch.zeros(4, 10)).lsp_joints.numpy()
+        mirrored = body(torch.as_tensor(flip_pose(pose)), torch.zeros(4, 10)).lsp_joints.numpy()
+    assert np.abs(mirrored - flip_joints_3d(joints)).max() < 0.01
+    assert np.abs(mirrored - joints).max() > 0.1  # a random pose is not its own mirror image

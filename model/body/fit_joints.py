@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import roma
 import torch
+from scipy.spatial.transform import Rotation
 from smplx.lbs import batch_rodrigues
 
 from model.body.open_model import SMPL_JOINTS, SMPL_PARENTS
@@ -222,11 +222,12 @@ def _fit(skeleton: KeypointSkeleton, positions: np.ndarray, names, cfg: FitConfi
         offset = torch.einsum("fcab,cb->fca", transforms[:, parent_idx, :3, :3], corr * corrected)
         return joints, joints[:, smpl_idx] + offset
 
-    def loss(stage_torso: bool) -> torch.Tensor:
+    torso_weights = weights * torch.as_tensor([c.smpl in _TORSO for c in matched], dtype=torch.float32, device=device)
+
+    def loss(w: torch.Tensor) -> torch.Tensor:
         rotmats = rotations()
         _, points = body(rotmats)
         sq = ((points - target) ** 2).sum(-1)  # (F, C)
-        w = weights if not stage_torso else weights * torch.as_tensor([c.smpl in _TORSO for c in matched], device=device)
         data = (sq * w).sum(1).mean() / w.sum()
         acc = rotmats[2:] - 2 * rotmats[1:-1] + rotmats[:-2]
         acc_t = trans[2:] - 2 * trans[1:-1] + trans[:-2]
@@ -236,13 +237,13 @@ def _fit(skeleton: KeypointSkeleton, positions: np.ndarray, names, cfg: FitConfi
             + cfg.correction_prior * (corr ** 2).sum(-1).mean()
 
     iterations = 0
-    for stage, params, steps in (("torso", [glob, trans, betas, corr], cfg.torso_iterations),
-                                 ("all", [glob, local, trans, betas, corr], cfg.iterations)):
+    for w, params, steps in ((torso_weights, [glob, trans, betas, corr], cfg.torso_iterations),
+                             (weights, [glob, local, trans, betas, corr], cfg.iterations)):
         opt = torch.optim.Adam(params, lr=cfg.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=cfg.lr * 0.05)
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
-            value = loss(stage == "torso")
+            value = loss(w)
             value.backward()
             opt.step()
             sched.step()
@@ -254,9 +255,9 @@ def _fit(skeleton: KeypointSkeleton, positions: np.ndarray, names, cfg: FitConfi
         kps = skeleton.posed(betas.expand(n, -1), rotmats)[0] + trans[:, None]
         err = (points - target).norm(dim=-1) * 1000
         raw = (joints[:, smpl_idx] - target).norm(dim=-1) * 1000
-        pose = roma.rotmat_to_rotvec(rotmats).reshape(n, 72)
+        pose = Rotation.from_matrix(rotmats.reshape(-1, 3, 3).double().cpu().numpy()).as_rotvec().reshape(n, 72)
     return JointFit(
-        pose=pose.cpu().numpy(), betas=betas[0].detach().cpu().numpy(), trans=trans.detach().cpu().numpy(),
+        pose=pose.astype(np.float32), betas=betas[0].detach().cpu().numpy(), trans=trans.detach().cpu().numpy(),
         joints=joints.cpu().numpy(), keypoints=kps.cpu().numpy(), corrections=(corr * corrected).detach().cpu().numpy(),
         joint_error_mm=err.cpu().numpy(), raw_error_mm=raw.cpu().numpy(), matched=tuple(matched),
         iterations=iterations, seconds=time.perf_counter() - t0,
