@@ -34,7 +34,7 @@ from model.skeleton import KeypointSkeleton
 from warehouse import schemas
 from warehouse.catalog import read_only_query
 from warehouse.lake import Lake, current_snapshot
-from warehouse.torch_dataset import WindowDataset
+from warehouse.torch_dataset import whole_track
 
 DEFAULT_QUERY = "SELECT video_id, track_id FROM curated_tracks"
 HEADLINE = ("pck", "accel", "mpjpe", "pa_mpjpe", "accel_error")
@@ -44,8 +44,7 @@ def track_ground_truth(settings: Settings, video_id: str, track_id: int, n_frame
                        snapshot: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """A whole track's keypoints ``(N, 25, 3)``, in its HMMR crops normalised to [-1, 1] (no augmentation),
     and its 3D ground truth ``(N, 14, 3)`` LSP joints in metres when ``track_frames_3d`` has every frame (else None)."""
-    query = f"SELECT * FROM training_windows WHERE video_id = '{video_id.replace(chr(39), chr(39) * 2)}' AND track_id = {int(track_id)}"
-    item = WindowDataset(settings, query, T=n_frames, coords="crop", at_version=snapshot)[0]
+    item = whole_track(settings, video_id, track_id, n_frames, at_version=snapshot)
     return item["kps"].numpy(), item["joints_3d"].numpy() if bool(item["has_3d"]) else None
 
 

@@ -273,10 +273,10 @@ def window_loader(dataset: WindowDataset, *, batch_size: int = 8, shuffle: bool 
 
 
 def whole_track(settings: Settings, video_id: str, track_id: int, n_frames: int, *, frames: bool = False,
-                at_version: int | None = None) -> dict:
-    """One kept track of ``n_frames`` frames as a single :class:`WindowDataset` item (``coords="crop"``,
-    no augmentation): keypoints in its HMMR crops, the crop ``affine`` of every frame, and with
-    ``frames=True`` the crops themselves."""
+                coords: Literal["video", "crop"] = "crop", at_version: int | None = None) -> dict:
+    """One kept track of ``n_frames`` frames as a single :class:`WindowDataset` item (no augmentation):
+    with ``coords="crop"`` keypoints in its HMMR crops, the crop ``affine`` of every frame, and with
+    ``frames=True`` the crops themselves; with ``coords="video"`` keypoints in video pixels."""
     quoted = video_id.replace("'", "''")
     query = f"SELECT * FROM training_windows WHERE video_id = '{quoted}' AND track_id = {int(track_id)}"
-    return WindowDataset(settings, query, T=n_frames, frames=frames, coords="crop", at_version=at_version)[0]
+    return WindowDataset(settings, query, T=n_frames, frames=frames, coords=coords, at_version=at_version)[0]

@@ -32,7 +32,7 @@ from warehouse import harvest_tables, schemas
 from warehouse.catalog import read_only_query
 from warehouse.lake import Lake
 from warehouse.mocap.fits import StoredFit
-from warehouse.torch_dataset import WindowDataset
+from warehouse.torch_dataset import whole_track
 from warehouse.windows import VISIBLE_CONF
 
 SOURCE_PREFIX = "mocap:"
@@ -135,9 +135,7 @@ def harvested_tracks(settings: Settings, query: str = "SELECT video_id, track_id
                                      f"WHERE t.kept AND (v.video_id LIKE '{SOURCE_PREFIX}%') = {synthetic} ORDER BY 1, 2").to_pylist()
     out = []
     for r in rows:
-        vid = r["video_id"].replace("'", "''")
-        item = WindowDataset(settings, f"SELECT * FROM training_windows WHERE video_id = '{vid}' AND track_id = {int(r['track_id'])}",
-                             T=r["n_frames"], coords="video")[0]
+        item = whole_track(settings, r["video_id"], r["track_id"], r["n_frames"], coords="video")
         has = item["has_detection"].numpy()
         boxes = item["boxes"].numpy()
         height = boxes[:, 3] - boxes[:, 1]
