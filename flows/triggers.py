@@ -51,7 +51,7 @@ def new_tracks_since_last_model(settings: Settings) -> tuple[int, Path | None]:
     now = kept_tracks(settings)
     if last is None:
         return now, None
-    snapshot = read_checkpoint(last)["extra"].get("snapshot")
+    snapshot = read_checkpoint(last, mmap=True)["extra"].get("snapshot")
     return now - (kept_tracks(settings, snapshot) if snapshot is not None else 0), last
 
 

@@ -218,10 +218,12 @@ class Trainer:
         return state["extra"]
 
 
-def read_checkpoint(path: Path) -> dict:
-    """The raw checkpoint dict, checked to be an hmmr checkpoint of a known version."""
+def read_checkpoint(path: Path, *, mmap: bool = False) -> dict:
+    """The raw checkpoint dict, checked to be an hmmr checkpoint of a known version. ``mmap``: map
+    the tensors from the file instead of reading them (for a look at ``extra`` or ``step`` of a
+    paper-size checkpoint, ~1 GB with its optimiser state, without reading it)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
     except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
         raise CheckpointMismatch(f"{path} is not a readable checkpoint: {exc}") from exc
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION or "config" not in state:

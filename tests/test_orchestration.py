@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import (
@@ -120,6 +121,10 @@ def worker_run(api_url, client, deployed, tmp_path_factory):
         while not (run := client.read_flow_run(run.id)).state.is_final():
             assert worker.poll() is None and time.time() < deadline, log.read_text()
             time.sleep(1)
+        # The run's state is final before its process has exited and sent its buffered events
+        # (the growth event): stopping the worker now would kill that process with them.
+        flow_processes = psutil.Process(worker.pid).children(recursive=True)
+        psutil.wait_procs(flow_processes, timeout=60)
     finally:
         _stop(worker)
     return run, log
@@ -187,7 +192,10 @@ def test_harvest_that_grows_the_data_starts_training(worker_run, client, deploye
     """The worker's harvest (HMMR_TRAIN_AFTER_NEW_TRACKS=1, no model yet) emitted the growth event, and
     its trigger created a run of train/when-data-grows with the deployment's parameters."""
     run, log = worker_run
-    events = client.request("POST", "/events/filter", json={"filter": {"event": {"name": ["hmmr.curated-tracks.grown"]}}}).json()
+    deadline = time.time() + 60  # the server stores received events in batches
+    while not (events := client.request("POST", "/events/filter", json={
+            "filter": {"event": {"name": ["hmmr.curated-tracks.grown"]}}}).json())["events"] and time.time() < deadline:
+        time.sleep(1)
     assert events["events"] and events["events"][0]["payload"]["new_tracks"] >= 1, log.read_text()[-3000:]
     runs = _runs_of(client, "train/when-data-grows")
     assert len(runs) == 1 and runs[0].parameters == {"home": str(deployed), "progress": False}

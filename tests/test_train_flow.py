@@ -77,6 +77,13 @@ def test_train_artifacts_and_snapshot(trained, prefect_harness):
 
     extra = read_checkpoint(run / "last.pt")["extra"]
     assert extra["snapshot"] == result["snapshot"] and extra["body"] == "open" and extra["query"] == SUBJECT
+    assert read_checkpoint(run / "last.pt", mmap=True)["extra"] == extra
+    # the growth trigger counts kept tracks since this model's snapshot: none are new
+    from flows.triggers import kept_tracks, new_tracks_since_last_model
+    from hmmr.config import Settings
+
+    settings = Settings(home=run.parents[1])
+    assert kept_tracks(settings) > 0 and new_tracks_since_last_model(settings) == (0, run / "last.pt")
 
 
 def test_evaluate_scores_every_head(trained, harvested_home, prefect_harness):
