@@ -71,7 +71,7 @@ def harvest(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo videos whose earlier attempt failed.")] = False,
     max_height: Annotated[int, typer.Option(help="Download the best format no taller than this (pixels).")] = 720,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-    workers: Annotated[int, typer.Option(help="Videos at once, on a local Dask cluster of this many processes (1: one after another).")] = 1,
+    workers: Annotated[int, typer.Option(help="Videos at once, on a local Dask cluster of this many one-thread workers (1: one after another).")] = 1,
     dask_address: Annotated[Optional[str], typer.Option(help="Run the videos on this existing Dask scheduler (tcp://host:8786) instead.")] = None,
 ) -> None:
     """Download, validate, detect 2D poses, track, curate and store every video of SOURCES.

@@ -3,22 +3,26 @@ embedded MediaPipe default) or per video file (:class:`VideoDetector`, OpenPose)
 
 from __future__ import annotations
 
-import functools
+import threading
 
 from pose_harvest.detectors.base import Detector, DetectorError, Person, VideoDetector
 
 NAMES = ("mediapipe", "openpose")
+_per_thread = threading.local()
 
 
-@functools.cache
 def _mediapipe() -> Detector:
-    from pose_harvest.detectors.mediapipe import MediaPipeDetector
+    """This thread's MediaPipe detector: a detector follows one video stream at a time, and videos
+    harvested at once run in threads of one process (``flows.runners``)."""
+    if (det := getattr(_per_thread, "mediapipe", None)) is None:
+        from pose_harvest.detectors.mediapipe import MediaPipeDetector
 
-    return MediaPipeDetector()
+        det = _per_thread.mediapipe = MediaPipeDetector()
+    return det
 
 
 def get_detector(name: str) -> Detector | VideoDetector:
-    """The detector called ``name``. MediaPipe is created once per process (its model files load
+    """The detector called ``name``. MediaPipe is created once per thread (its model files load
     once); OpenPose reads its settings (``HMMR_OPENPOSE_*``) at each call."""
     if name == "mediapipe":
         return _mediapipe()
