@@ -102,7 +102,7 @@ def evaluate(checkpoint: str, query: str = DEFAULT_QUERY, home: str | None = Non
     """Score ``checkpoint`` (a path, or ``latest``: the newest ``HOME/runs/*/last.pt``) on the tracks ``query`` selects (SQL returning ``video_id, track_id`` of
     kept tracks, e.g. over ``curated_tracks``). Returns the mean-over-tracks metrics (PCK in [0, 1],
     accelerations in mm/frame^2, errors in mm) and where they were written."""
-    settings = Settings(home=Path(home)) if home else Settings()
+    settings = Settings.at(home)
     logger = get_run_logger()
     if checkpoint == "latest":
         found = triggers.latest_checkpoint(settings)

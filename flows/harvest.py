@@ -12,7 +12,6 @@ rows. Videos run one after another by default, or in parallel on Dask (``workers
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -66,7 +65,7 @@ def harvest(
     dask_address: an existing Dask scheduler (``tcp://host:8786``) to run the videos on instead.
     Returns per-status counts of this run.
     """
-    settings = Settings(home=Path(home)) if home else Settings()
+    settings = Settings.at(home)
     settings.ensure_dirs()
     logger = get_run_logger()
     run_id = uuid.uuid4().hex[:12]

@@ -235,7 +235,7 @@ def predict(source: str, checkpoint: str, home: str | None = None, out: str | No
     overlay video. fps / max_height: the harvest's decoding rate and download height. Returns what was
     written; raises :class:`PredictError` (one line, with the fix) when nothing can be predicted.
     """
-    settings = Settings(home=Path(home)) if home else Settings()
+    settings = Settings.at(home)
     settings.ensure_dirs()
     log = get_run_logger().info
     try:  # the input first, then the checkpoint, then the work: what is wrong is said before anything heavy runs

@@ -98,7 +98,7 @@ def train(
     the share of each batch drawn from the first kind (the paper's half-and-half; None: plain shuffle).
     Returns the run folder, the last step's losses and the snapshot the data came from.
     """
-    settings = Settings(home=Path(home)) if home else Settings()
+    settings = Settings.at(home)
     logger = get_run_logger()
     run = Path(run_dir) if run_dir else settings.home / "runs" / uuid.uuid4().hex[:8]
     cfg = HMMRConfig(**{**(config or {}), "temporal": not single_frame})

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hmmr import cli_body, cli_dataset, cli_export, cli_mocap, cli_model, cli_orchestration, cli_plots, cli_predict, cli_warehouse
+from hmmr.cli_common import HomeOpt, settings_for
 from hmmr.prefect_env import configure
 
 configure()
@@ -28,22 +29,11 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = REPO_ROOT / "samples"
 
-HomeOpt = Annotated[
-    Optional[Path],
-    typer.Option("--home", envvar="HMMR_HOME", help="Data root: raw videos, lakehouse, logs. Default ./hmmr-data."),
-]
-
 
 class OutputFormat(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
-
-
-def _settings(home: Path | None):
-    from hmmr.config import Settings
-
-    return Settings(home=home) if home else Settings()
 
 
 def _print(rows: list[dict], columns: list[str], fmt: OutputFormat, title: str | None = None) -> None:
@@ -82,7 +72,7 @@ def harvest(
     from flows.harvest import harvest as harvest_flow
 
     result = harvest_flow(
-        sources=str(sources.resolve()), home=str(_settings(home).home.resolve()), detector=detector,
+        sources=str(sources.resolve()), home=str(settings_for(home).home.resolve()), detector=detector,
         fps=fps, retry_failed=retry_failed, max_height=max_height, progress=progress,
         workers=workers, dask_address=dask_address,
     )
@@ -100,7 +90,7 @@ def sql(
     from warehouse.catalog import ReadOnlyQueryError, read_only_query
 
     try:
-        table = read_only_query(_settings(home), query, at_version=at_version)
+        table = read_only_query(settings_for(home), query, at_version=at_version)
     except ReadOnlyQueryError as exc:
         console.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -113,7 +103,7 @@ def status(home: HomeOpt = None) -> None:
     from warehouse.catalog import read_only_query
 
     table = read_only_query(
-        _settings(home),
+        settings_for(home),
         "SELECT status, count(*) AS videos, sum(coalesce(n_frames, 0)) AS frames, "
         "sum(coalesce(n_tracks_kept, 0)) AS tracks_kept FROM videos GROUP BY status ORDER BY videos DESC",
     )
@@ -135,7 +125,7 @@ def render(
     from pose_harvest.video import FrameStream, VideoWriter, probe
     from warehouse.catalog import read_only_query
 
-    settings = _settings(home)
+    settings = settings_for(home)
     found = read_only_query(
         settings, "SELECT video_id, raw_path, fps FROM videos WHERE status = 'ok' AND (video_id = $v OR source LIKE '%' || $v || '%')",
         params={"v": video},
@@ -209,7 +199,7 @@ def import_openpose(
     from warehouse.importers.openpose import import_openpose as run_import
 
     try:
-        res = run_import(folder, video, _settings(home), layout=LAYOUTS[layout.value] if layout else None, replace=replace)
+        res = run_import(folder, video, settings_for(home), layout=LAYOUTS[layout.value] if layout else None, replace=replace)
     except (ImportRefused, OpenPoseFormatError) as exc:
         console.print(f"[red]not imported:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -229,7 +219,7 @@ DEMO_QUERY = (
 @app.command()
 def demo(home: HomeOpt = None) -> None:
     """Harvest the bundled sample videos (samples/, BSD-3) and print one row per video from SQL."""
-    settings = _settings(home)
+    settings = settings_for(home)
     settings.ensure_dirs()
     sources = settings.home / "demo_sources.txt"
     lines = [f"{p.resolve()} #demo" for p in sorted(SAMPLES.glob("*.mp4"))]

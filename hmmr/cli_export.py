@@ -42,7 +42,8 @@ def register(app: typer.Typer, home_opt) -> None:
         The body is turned from HMMR's camera frame (y down) to Y up; its shape is the mean of the
         track's per-frame shapes. glTF keeps the four largest skinning weights per vertex.
         """
-        from hmmr.cli import _settings, console
+        from hmmr.cli import console
+        from hmmr.cli_common import settings_for
         from model.export import FORMATS, export_motion
         from model.export.predictions import PredictionsError, body_model_for, track_parameters
 
@@ -56,7 +57,7 @@ def register(app: typer.Typer, home_opt) -> None:
             raise typer.Exit(2)
         try:
             params = track_parameters(predictions, track)
-            body = body_model_for(params.meta, _settings(home), smpl)
+            body = body_model_for(params.meta, settings_for(home), smpl)
         except PredictionsError as exc:
             console.print(f"[red]not exported:[/red] {exc}")
             raise typer.Exit(1) from exc

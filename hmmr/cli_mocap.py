@@ -10,7 +10,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hmmr.cli_dataset import HomeOpt, _settings, console
+from hmmr.cli_common import HomeOpt, settings_for
+from hmmr.cli_dataset import console
 
 FpsOpt = Annotated[float, typer.Option("--fps", min=1.0, help="Frame rate to store (frames are resampled: slerp for rotations, linear for positions).")]
 TestSubjectsOpt = Annotated[Optional[list[str]], typer.Option(
@@ -77,7 +78,7 @@ def bvh(
     from warehouse.importers.bvh import bvh_files, import_bvh
 
     files, unit = bvh_files(paths), _scale(scale)
-    _run(files, lambda progress: import_bvh(files, _settings(home), fps=fps, scale=unit, test_subjects=test_subjects,
+    _run(files, lambda progress: import_bvh(files, settings_for(home), fps=fps, scale=unit, test_subjects=test_subjects,
                                             progress=progress))
 
 
@@ -93,7 +94,7 @@ def pw3d(
     from warehouse.importers.pw3d import import_3dpw, sequence_files
 
     files = sequence_files(paths)
-    _run(files, lambda progress: import_3dpw(files, _settings(home), progress=progress))
+    _run(files, lambda progress: import_3dpw(files, settings_for(home), progress=progress))
 
 
 def h36m(
@@ -111,7 +112,7 @@ def h36m(
     from warehouse.importers.h36m import import_h36m, takes
 
     found = takes(paths)
-    _run(found, lambda progress: import_h36m(paths, _settings(home), fps=fps, source_fps=source_fps,
+    _run(found, lambda progress: import_h36m(paths, settings_for(home), fps=fps, source_fps=source_fps,
                                              test_subjects=test_subjects, progress=progress))
 
 
@@ -134,7 +135,7 @@ def fit(
     table = Table("sequence", "split", "frames", "mean mm", "max mm", "without corrections mm", "worst joint", "iterations", "seconds",
                   title="body-model fits (distance between mocap joints and fitted body joints)")
     try:  # one line per sequence as it is stored
-        done = fit_sequences(_settings(home), sequences, smpl=str(smpl) if smpl else None, cfg=FitConfig(iterations=iterations),
+        done = fit_sequences(settings_for(home), sequences, smpl=str(smpl) if smpl else None, cfg=FitConfig(iterations=iterations),
                              progress=lambda r: console.print(f"fitted {r.sequence_id}: {r.mean_error_mm:.1f} mm mean, {r.seconds:.1f} s"))
     except (KeyError, MocapSkeletonError, FileNotFoundError) as exc:
         console.print(f"[red]not fitted:[/red] {str(exc).strip(chr(39))}")
@@ -161,7 +162,7 @@ def views(
     from warehouse.mocap.fits import read_fits
     from warehouse.mocap.views import harvested_tracks, store_views
 
-    settings = _settings(home)
+    settings = settings_for(home)
     try:
         fits = read_fits(settings, sequences)
     except (KeyError, FileNotFoundError) as exc:
@@ -192,7 +193,7 @@ def noise(home: HomeOpt = None) -> None:
     from warehouse.catalog import read_only_query
     from warehouse.mocap.views import harvested_tracks
 
-    settings = _settings(home)
+    settings = settings_for(home)
     try:
         tracks = harvested_tracks(settings)
         detectors = read_only_query(settings, "SELECT DISTINCT detector FROM videos WHERE status = 'ok' AND video_id NOT LIKE 'mocap:%'")

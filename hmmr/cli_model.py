@@ -33,9 +33,10 @@ def register(app: typer.Typer, home_opt) -> None:
         losses where a window has 3D ground truth), the dynamics heads and the hallucinator, Adam with the
         paper's rates; checkpoints resume after a kill."""
         from flows.train import train as train_flow
-        from hmmr.cli import _settings, console
+        from hmmr.cli import console
+        from hmmr.cli_common import settings_for
 
-        result = train_flow(query=query, home=str(_settings(home).home.resolve()), run_dir=str(run_dir) if run_dir else None,
+        result = train_flow(query=query, home=str(settings_for(home).home.resolve()), run_dir=str(run_dir) if run_dir else None,
                             steps=steps, checkpoint_every=checkpoint_every, single_frame=single_frame,
                             smpl=str(smpl) if smpl else None, device=device, seed=seed,
                             config=json.loads(config) if config else None, progress=progress, mix_3d=mix_3d)
@@ -55,9 +56,10 @@ def register(app: typer.Typer, home_opt) -> None:
         acceleration, and 3D errors where ground truth exists, for the present, the past/future heads
         and the constant baseline (runs as the Prefect flow 'evaluate')."""
         from flows.evaluate import evaluate as evaluate_flow
-        from hmmr.cli import _print, _settings, OutputFormat
+        from hmmr.cli import _print, OutputFormat
+        from hmmr.cli_common import settings_for
 
-        result = evaluate_flow(checkpoint=str(checkpoint), query=query, home=str(_settings(home).home.resolve()),
+        result = evaluate_flow(checkpoint=str(checkpoint), query=query, home=str(settings_for(home).home.resolve()),
                                smpl=str(smpl) if smpl else None, device=device)
         rows = [{"metric": k, "value": f"{v:.4g}"} for k, v in sorted(result["metrics"].items())]
         _print(rows, ["metric", "value"], OutputFormat.table,

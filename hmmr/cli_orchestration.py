@@ -72,7 +72,7 @@ def deploy(
     from flows.deploy import apply_all
     from hmmr.config import Settings
 
-    settings = Settings(home=home) if home else Settings()
+    settings = Settings.at(home)
     done = apply_all(sources=sources, settings=settings, gpus=gpus or _gpu_count(), cron=cron, timezone=timezone)
     for name, dep_id in done.deployments.items():
         console.print(f"deployment {name}: {dep_id}")

@@ -43,10 +43,11 @@ def register(app: typer.Typer, home_opt) -> None:
     ) -> None:
         """Plot the whole lakehouse: kept tracks per tag, the track-length histogram (kept and dropped),
         the share of detections in which each keypoint is visible."""
-        from hmmr.cli import _settings, console
+        from hmmr.cli import console
+        from hmmr.cli_common import settings_for
         from warehouse.plots import write_dataset_plots
 
-        settings = _settings(home)
+        settings = settings_for(home)
         try:
             written = write_dataset_plots(settings, out or settings.home / "plots" / "dataset")
         except FileNotFoundError as exc:
@@ -68,11 +69,12 @@ def register(app: typer.Typer, home_opt) -> None:
     ) -> None:
         """Plot one track: each keypoint's confidence over its frames (a heat map; blank where the person
         was not detected) and, with predictions, the acceleration of its predicted 3D joints."""
-        from hmmr.cli import _settings, console
+        from hmmr.cli import console
+        from hmmr.cli_common import settings_for
         from hmmr.figures import save_png
         from model.prediction_files import NPZ, folder_name, read_predictions
 
-        settings = _settings(home)
+        settings = settings_for(home)
         if predictions is None and (settings.home / "predictions" / folder_name(video_id) / NPZ).is_file():
             predictions = settings.home / "predictions" / folder_name(video_id)
         try:

@@ -35,9 +35,10 @@ def register(app: typer.Typer, home_opt) -> None:
         as a PNG of three panels per person.
         """
         from flows.predict import predict as predict_flow
-        from hmmr.cli import _settings, console
+        from hmmr.cli import console
+        from hmmr.cli_common import settings_for
 
-        state = predict_flow(source=source, checkpoint=str(checkpoint), home=str(_settings(home).home.resolve()),
+        state = predict_flow(source=source, checkpoint=str(checkpoint), home=str(settings_for(home).home.resolve()),
                              out=str(out) if out else None, smpl=str(smpl) if smpl else None, device=device,
                              render=render, fps=fps, max_height=max_height, progress=progress, return_state=True)
         if state.is_failed():

@@ -6,28 +6,19 @@ import json
 import re
 import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from hmmr.cli_common import HomeOpt, settings_for
+
 console = Console(width=None if sys.stdout.isatty() else 160)
 warehouse_app = typer.Typer(help="Look after the lakehouse: schema migrations, compaction, snapshots, the data dictionary.",
                             no_args_is_help=True)
 
-HomeOpt = Annotated[
-    Optional[Path],
-    typer.Option("--home", envvar="HMMR_HOME", help="Data root: raw videos, lakehouse, logs. Default ./hmmr-data."),
-]
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def _settings(home: Path | None):
-    from hmmr.config import Settings
-
-    return Settings(home=home) if home else Settings()
 
 
 def parse_age(text: str) -> timedelta:
@@ -45,7 +36,7 @@ def migrate(home: HomeOpt = None) -> None:
     from warehouse.migrations import migrate as run_migrate
 
     try:
-        res = run_migrate(_settings(home))
+        res = run_migrate(settings_for(home))
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]not migrated:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -70,7 +61,7 @@ def compact(
 
     age = parse_age(expire_older_than) if expire_older_than is not None else None
     try:
-        res = run_compact(_settings(home), expire_older_than=age)
+        res = run_compact(settings_for(home), expire_older_than=age)
     except FileNotFoundError as exc:
         console.print(f"[red]not compacted:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -94,7 +85,7 @@ def snapshots(
     from warehouse.lake import list_snapshots
 
     try:
-        rows = list_snapshots(_settings(home)).to_pylist()
+        rows = list_snapshots(settings_for(home)).to_pylist()
     except FileNotFoundError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

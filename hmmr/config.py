@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         "that starts the train/when-data-grows deployment (flows.triggers)",
     )
 
+    @classmethod
+    def at(cls, home: str | Path | None) -> Settings:
+        """Settings from the environment, with ``home`` in place of ``HMMR_HOME`` when one is given."""
+        return cls(home=Path(home)) if home else cls()
+
     @property
     def raw_dir(self) -> Path:
         """Content-addressed store of downloaded videos."""
