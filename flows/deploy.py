@@ -3,7 +3,8 @@
 * Work pools: ``hmmr-cpu`` (``process``, for harvesting on CPUs) and ``hmmr-gpu`` (``process``, its
   concurrency limit is the number of GPUs: one flow run per GPU at a time).
 * Tag concurrency limits ``download:<site>`` from ``Settings.download_limits``: the harvest tags each
-  download of such a site with it (``flows.harvest.limited_download_tags``), so at most that many downloads from one site run at once, across all runs.
+  download of such a site with it (``flows.video_tasks.limited_download_tags``), so at most that
+  many downloads from one site run at once, across all runs.
 * Deployments (:data:`DEPLOYMENTS`):
   - ``harvest/daily`` (cron, CPU pool, over a sources file; each run harvests only what is new, since
     the flow skips finished videos) and ``harvest/gpu`` (no schedule, GPU pool, for a GPU detector);

@@ -12,8 +12,8 @@ under Dask's process defaults (``MALLOC_TRIM_THRESHOLD_`` turns off glibc's dyna
 so every decoded frame is mapped and zero-filled again; the statistical profiler samples every
 10 ms). One hour, one machine, the 8 videos with the ephemeral server's start: sequential 99.0 s,
 two worker processes 79.3 s (with both defaults off; 100 s with them), two threads 69.8 s.
-
-The workers' statistical profiler is off here too: it takes the GIL every 10 ms to sample stacks.
+The profiler is off for the thread workers too (:data:`LOCAL_WORKER_CONFIG`): it takes the GIL to
+sample their stacks.
 """
 
 from __future__ import annotations
