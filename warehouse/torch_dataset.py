@@ -119,7 +119,7 @@ class WindowDataset(Dataset):
         if len(lengths) and (lengths != self.T).any():
             raise ValueError(f"the query returned windows of {sorted(set(lengths.tolist()))} frames, not T = {self.T}")
         self._tracks_3d = self._ground_truth_tracks()
-        self.has_3d = np.array([self._covers(self.window(i), self.T) for i in range(len(self))], bool)
+        self.has_3d = np.array([self._covers(self.window(i)) for i in range(len(self))], bool)
         self._reset()
 
     def _ground_truth_tracks(self) -> dict[tuple[str, int], tuple[int, int]]:
@@ -130,10 +130,11 @@ class WindowDataset(Dataset):
             return {}
         return {(r["video_id"], r["track_id"]): (r["first"], r["last"]) for r in rows if r["last"] - r["first"] + 1 == r["n"]}
 
-    def _covers(self, window: tuple[str, int, int], T: int) -> bool:
+    def _covers(self, window: tuple[str, int, int]) -> bool:
+        """Whether the 3D ground truth of the window's track spans all its T frames."""
         video_id, track_id, start = window
         span = self._tracks_3d.get((video_id, track_id))
-        return span is not None and span[0] <= start and start + T - 1 <= span[1]
+        return span is not None and span[0] <= start and start + self.T - 1 <= span[1]
 
     def _reset(self) -> None:
         self._con, self._pid = None, None
